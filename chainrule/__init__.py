@@ -1,0 +1,100 @@
+"""chainrule: backpropagation made real, correct, fast and visible.
+
+An autodiff engine on NumPy tensors with an explicit computational graph and a
+PyTorch-like API::
+
+    import chainrule as cr
+    x = cr.tensor(-2.0, requires_grad=True)
+    y = cr.tensor(5.0, requires_grad=True)
+    z = cr.tensor(-4.0, requires_grad=True)
+    f = (x + y) * z
+    f.backward()
+    x.grad, y.grad, z.grad   # -4, -4, 3
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chainrule.tensor import Tensor, tensor  # noqa: I001  (Tensor must load first)
+from chainrule import ops
+from chainrule.ops import OPS
+from chainrule.functional import (
+    abs,
+    add,
+    argmax,
+    argmin,
+    astype,
+    broadcast_to,
+    cat,
+    clamp,
+    clip,
+    concatenate,
+    div,
+    elu,
+    exp,
+    flatten,
+    leaky_relu,
+    linear,
+    log,
+    log_softmax,
+    logsumexp,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    mul,
+    neg,
+    permute,
+    pow,
+    relu,
+    reshape,
+    sigmoid,
+    softmax,
+    softplus,
+    sqrt,
+    squeeze,
+    stack,
+    sub,
+    sum,
+    swapaxes,
+    tanh,
+    transpose,
+    unsqueeze,
+    var,
+    where,
+)
+from chainrule.factory import arange, eye, full, ones, ones_like, rand, randn, zeros, zeros_like
+from chainrule.function import Function
+from chainrule.gradcheck import GradcheckError, gradcheck, numerical_grad
+from chainrule.grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from chainrule.engine import unbroadcast
+
+__version__ = "0.1.0"
+
+# Submodules above the core load on first use, so ``import chainrule`` needs only NumPy.
+_LAZY_MODULES = {"nn", "optim", "data", "viz", "cli", "train", "io", "compile_mode"}
+_LAZY_NAMES = {"fit": "train", "save": "io", "load": "io", "compile": "compile_mode"}
+
+
+def __getattr__(name: str) -> Any:
+    import importlib
+
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f"chainrule.{name}")
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(f"chainrule.{_LAZY_NAMES[name]}"), name)
+    raise AttributeError(f"module 'chainrule' has no attribute {name!r}")
+
+
+__all__ = [
+    "OPS", "Function", "GradcheckError", "Tensor", "abs", "add", "arange", "argmax", "argmin", "astype",
+    "broadcast_to", "cat", "clamp", "clip", "concatenate", "detect_anomaly", "div", "elu", "enable_grad",
+    "exp", "eye", "flatten", "full", "gradcheck", "is_grad_enabled", "leaky_relu", "linear", "log",
+    "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg",
+    "no_grad", "numerical_grad", "ones", "ones_like", "ops", "permute", "pow", "rand", "randn", "relu",
+    "reshape", "sigmoid", "softmax", "softplus", "sqrt", "squeeze", "stack", "sub", "sum", "swapaxes",
+    "tanh", "tensor", "transpose", "unbroadcast", "unsqueeze", "var", "where", "zeros", "zeros_like",
+]

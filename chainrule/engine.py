@@ -1,0 +1,154 @@
+"""``backward()``: the reverse-mode walk over the computational graph.
+
+1. Count, for every node reachable from the output, how many of its output's uses
+   lie on the graph (an iterative depth-first pass: no recursion limit).
+2. Start from the output with the upstream gradient; a node runs its local rule
+   (``downstream = local gradient x upstream``) once all its consumers have added
+   their contributions (gradients add at branches). This is a reverse topological order.
+3. Sum each input gradient back to the input's own shape (``unbroadcast``), add it to
+   the input's pending gradient (or, for a leaf, to ``.grad``), and release what the
+   node saved for backward unless ``retain_graph=True``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from chainrule.backend import ndarray, xp
+from chainrule.grad_mode import state
+from chainrule.ops.base import check_finite
+from chainrule.tensor import Tensor
+
+if TYPE_CHECKING:
+    from chainrule.ops.base import Op
+
+
+class _Released:
+    """Marker left in ``node.saved`` once backward has freed the node's intermediates."""
+
+    def __repr__(self) -> str:
+        return "<released>"
+
+
+RELEASED = _Released()
+
+
+def unbroadcast(grad: ndarray, shape: tuple[int, ...]) -> ndarray:
+    """Sum ``grad`` over the axes that broadcasting added or stretched, giving ``shape``.
+
+    This is the one place where broadcasting is undone: a broadcast input was used
+    once per copy, so its gradient is the sum over the copies.
+    """
+    if grad.shape == shape:
+        return grad
+    extra = grad.ndim - len(shape)
+    if extra > 0:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    if grad.shape != shape:
+        grad = xp.broadcast_to(grad, shape)
+    return grad
+
+
+def _upstream_for(root: Tensor, grad: Any) -> ndarray:
+    if grad is None:
+        if root.data.size != 1:
+            raise RuntimeError(
+                f"backward(): the output has shape {root.shape}, so it needs an upstream gradient "
+                f"of that shape: call .backward(grad) (for a loss, reduce it to a scalar first, e.g. .sum())"
+            )
+        return xp.ones_like(root.data)
+    upstream = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=root.data.dtype)
+    if upstream.shape != root.shape:
+        raise ValueError(
+            f"backward(): upstream gradient has shape {upstream.shape} but the output has shape {root.shape}"
+        )
+    return upstream
+
+
+def _accumulate_leaf(leaf: Tensor, grad: ndarray, upstream: ndarray) -> None:
+    if grad.dtype != leaf.data.dtype:
+        grad = grad.astype(leaf.data.dtype)
+    if leaf.grad is None:
+        # NOTE: never store an array another node may also hold (the upstream passed
+        # through unchanged, or a view of it): later in-place updates would leak.
+        if grad is upstream or grad.base is not None:
+            grad = grad.copy()
+        leaf.grad = grad
+    else:
+        leaf.grad = leaf.grad + grad
+
+
+def _count_uses(root: Op) -> dict[Op, int]:
+    uses: dict[Op, int] = {root: 0}
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        for t in node.inputs:
+            parent = t._node
+            if parent is not None:
+                if parent in uses:
+                    uses[parent] += 1
+                else:
+                    uses[parent] = 1
+                    stack.append(parent)
+    return uses
+
+
+_SECOND_BACKWARD = (
+    "backward(): trying to backward through op '{name}' a second time, but its saved "
+    "intermediate values were freed by the first backward. Pass retain_graph=True to the "
+    "first backward() if you need to backpropagate through the same graph again."
+)
+
+
+def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None:
+    """Backpropagate from ``root``; see ``Tensor.backward``."""
+    if not root._rg:
+        raise RuntimeError(
+            "backward(): this tensor does not require grad and has no graph: make the inputs "
+            "with requires_grad=True (and do not compute it under no_grad)"
+        )
+    upstream = _upstream_for(root, grad)
+    if root._node is None:
+        _accumulate_leaf(root, upstream, upstream)
+        return
+
+    anomaly = state.anomaly
+    uses = _count_uses(root._node)
+    pending: dict[Op, ndarray] = {root._node: upstream}
+    ready = [root._node]
+    while ready:
+        node = ready.pop()
+        g = pending.pop(node)
+        if node.retained is not None:
+            kept = node.retained
+            kept.grad = g.copy() if kept.grad is None else kept.grad + g
+        if node.saved is RELEASED:
+            raise RuntimeError(_SECOND_BACKWARD.format(name=node.name))
+        downstream = node._vjp(g)
+        if not retain_graph:
+            node.saved = RELEASED
+        for t, need, dg in zip(node.inputs, node.needs_input_grad, downstream):
+            parent = t._node
+            if need and dg is not None:
+                if dg.shape != t.data.shape:
+                    dg = unbroadcast(dg, t.data.shape)
+                if anomaly:
+                    check_finite("gradient flowing back to input", node, dg)
+                if parent is None:
+                    _accumulate_leaf(t, dg, g)
+                elif parent in pending:
+                    pending[parent] = pending[parent] + dg
+                else:
+                    pending[parent] = dg
+            if parent is not None:
+                left = uses[parent] - 1
+                uses[parent] = left
+                if left == 0:
+                    if parent in pending:
+                        ready.append(parent)
+                    elif not retain_graph:
+                        parent.saved = RELEASED

@@ -1,0 +1,507 @@
+"""The differentiable functions of chainrule, on tensors (also exported as ``chainrule.<name>``).
+
+Each wraps one registered primitive op (or, for a few conveniences, a composition of
+them). Arguments may be tensors, NumPy arrays or Python numbers. Reductions and the
+softmax family take ``axis``/``keepdims`` (NumPy's names) and accept PyTorch's
+``dim``/``keepdim`` as aliases.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from chainrule.backend import ndarray, xp
+from chainrule.ops import elementwise as E
+from chainrule.ops import linalg as L
+from chainrule.ops import movement as M
+from chainrule.ops import reduce as R
+from chainrule.ops.base import apply
+from chainrule.tensor import Tensor
+
+_PY_SCALARS = (int, float, bool)
+_F32 = np.dtype(np.float32)
+
+
+def _lift(value: Any, like: Tensor | None = None, op: str = "op") -> Tensor:
+    """Make a constant tensor from a Python number or ndarray.
+
+    NOTE: a Python number takes the dtype of the tensor it meets (when that tensor
+    is floating), so ``x32 * 0.5`` stays float32; NumPy values keep their dtype.
+    """
+    if isinstance(value, Tensor):
+        return value
+    if isinstance(value, _PY_SCALARS):
+        if like is not None and like.data.dtype.kind == "f":
+            return Tensor._wrap(xp.asarray(value, dtype=like.data.dtype))
+        if isinstance(value, float):
+            return Tensor._wrap(xp.asarray(value, dtype=_F32))
+        return Tensor._wrap(xp.asarray(value))
+    if isinstance(value, (ndarray, np.generic)):
+        return Tensor._wrap(xp.asarray(value))
+    raise TypeError(
+        f"{op}: unsupported operand type {type(value).__name__}; use a Tensor, an ndarray or a Python number"
+    )
+
+
+_BINARY = {
+    "add": E.Add,
+    "sub": E.Sub,
+    "mul": E.Mul,
+    "div": E.Div,
+    "pow": E.Pow,
+    "matmul": L.MatMul,
+    "maximum": E.Maximum,
+    "minimum": E.Minimum,
+}
+
+
+def _binary(name: str, a: Any, b: Any) -> Tensor:
+    """Apply a binary op; the Python number side takes the tensor side's dtype."""
+    if type(a) is Tensor:
+        if type(b) is not Tensor:
+            if name == "pow" and isinstance(b, _PY_SCALARS):
+                return apply(E.PowScalar, a, exponent=b)
+            if not isinstance(b, (*_PY_SCALARS, ndarray, np.generic)):
+                return NotImplemented
+            b = _lift(b, a, name)
+    elif type(b) is Tensor:
+        if not isinstance(a, (*_PY_SCALARS, ndarray, np.generic)):
+            return NotImplemented
+        a = _lift(a, b, name)
+    else:
+        a = _lift(a, None, name)
+        b = _lift(b, a, name)
+    return apply(_BINARY[name], a, b)
+
+
+def _binary_fn(name: str, a: Any, b: Any) -> Tensor:
+    out = _binary(name, a, b)
+    if out is NotImplemented:
+        raise TypeError(
+            f"{name}: unsupported operand types {type(a).__name__} and {type(b).__name__}; "
+            "use Tensors, ndarrays or Python numbers"
+        )
+    return out
+
+
+def _compare(ufunc: Any, a: Tensor, b: Any) -> Tensor:
+    if isinstance(b, Tensor):
+        b = b.data
+    elif not isinstance(b, (*_PY_SCALARS, ndarray, np.generic)):
+        return NotImplemented
+    try:
+        return Tensor._wrap(xp.asarray(ufunc(a.data, b)))
+    except ValueError as err:
+        raise ValueError(f"{ufunc.__name__}: cannot compare shapes {a.shape} and {np.shape(b)}: {err}") from err
+
+
+def _tensor(x: Any, op: str) -> Tensor:
+    if isinstance(x, Tensor):
+        return x
+    return _lift(x, None, op)
+
+
+# --------------------------------------------------------------------- axis helpers
+def _pick(value: Any, alias: Any, default: Any, name: str, alias_name: str) -> Any:
+    if alias is not None:
+        if value is not default and value != default:
+            raise TypeError(f"give either {name} or {alias_name}, not both")
+        return alias
+    return value
+
+
+def _axes(axis: Any, ndim: int, op: str) -> tuple[int, ...] | None:
+    """Normalize ``axis`` to None or a sorted tuple of non-negative ints."""
+    if axis is None:
+        return None
+    items = axis if isinstance(axis, (tuple, list)) else (axis,)
+    out = []
+    for a in items:
+        if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
+            raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
+        if not -ndim <= a < builtins.max(ndim, 1):
+            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimension(s)")
+        out.append(int(a) % builtins.max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: repeated axis in {axis!r}")
+    return tuple(sorted(out))
+
+
+def _axis1(axis: Any, ndim: int, op: str) -> int:
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"{op}: axis must be a single int, got {axis!r}")
+    if not -ndim <= axis < builtins.max(ndim, 1):
+        raise ValueError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dimension(s)")
+    return int(axis) % builtins.max(ndim, 1)
+
+
+def _reduction(op: Any, x: Any, axis: Any, keepdims: bool, dim: Any, keepdim: Any, **extra: Any) -> Tensor:
+    x = _tensor(x, op.name)
+    axis = _pick(axis, dim, None, "axis", "dim")
+    keepdims = _pick(keepdims, keepdim, False, "keepdims", "keepdim")
+    return apply(op, x, axis=_axes(axis, x.data.ndim, op.name), keepdims=bool(keepdims), **extra)
+
+
+# --------------------------------------------------------------------- arithmetic
+def add(a: Any, b: Any) -> Tensor:
+    """a + b (broadcasting)."""
+    return _binary_fn("add", a, b)
+
+
+def sub(a: Any, b: Any) -> Tensor:
+    """a - b (broadcasting)."""
+    return _binary_fn("sub", a, b)
+
+
+def mul(a: Any, b: Any) -> Tensor:
+    """a * b (broadcasting)."""
+    return _binary_fn("mul", a, b)
+
+
+def div(a: Any, b: Any) -> Tensor:
+    """a / b (broadcasting)."""
+    return _binary_fn("div", a, b)
+
+
+def pow(a: Any, exponent: Any) -> Tensor:
+    """a ** exponent; a Python-number exponent is a constant, a tensor exponent gets a gradient."""
+    return _binary_fn("pow", a, exponent)
+
+
+def matmul(a: Any, b: Any) -> Tensor:
+    """Matrix product a @ b (1-D, 2-D and batched, NumPy's rules)."""
+    return _binary_fn("matmul", a, b)
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    """Elementwise max(a, b), the max gate; ties split the gradient equally."""
+    return _binary_fn("maximum", a, b)
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    """Elementwise min(a, b); ties split the gradient equally."""
+    return _binary_fn("minimum", a, b)
+
+
+def neg(x: Any) -> Tensor:
+    """-x."""
+    return apply(E.Neg, _tensor(x, "neg"))
+
+
+def where(condition: Any, a: Any, b: Any) -> Tensor:
+    """Elementwise ``a if condition else b``; the condition gets no gradient."""
+    cond = condition.data if isinstance(condition, Tensor) else xp.asarray(condition)
+    if cond.dtype != bool:
+        cond = cond.astype(bool)
+    a_t = a if isinstance(a, Tensor) else None
+    b_t = b if isinstance(b, Tensor) else None
+    like = a_t if a_t is not None else b_t
+    return apply(E.Where, _lift(a, like, "where"), _lift(b, like, "where"), cond=cond)
+
+
+def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
+    """Clamp x into [min, max]; the gradient passes inside the range (bounds included)."""
+    if min is None and max is None:
+        raise ValueError("clip: give min, max or both")
+    return apply(E.Clip, _tensor(x, "clip"), lo=min, hi=max)
+
+
+clamp = clip
+
+
+def astype(x: Any, dtype: Any) -> Tensor:
+    """x converted to ``dtype`` (the gradient is converted back)."""
+    x = _tensor(x, "cast")
+    if x.data.dtype == np.dtype(dtype):
+        return x
+    return apply(E.Cast, x, dtype=np.dtype(dtype))
+
+
+# --------------------------------------------------------------------- unary math
+def exp(x: Any) -> Tensor:
+    """e^x."""
+    return apply(E.Exp, _tensor(x, "exp"))
+
+
+def log(x: Any) -> Tensor:
+    """Natural logarithm ln x."""
+    return apply(E.Log, _tensor(x, "log"))
+
+
+def sqrt(x: Any) -> Tensor:
+    """Square root."""
+    return apply(E.Sqrt, _tensor(x, "sqrt"))
+
+
+def abs(x: Any) -> Tensor:
+    """|x| (gradient 0 at 0)."""
+    return apply(E.Abs, _tensor(x, "abs"))
+
+
+def tanh(x: Any) -> Tensor:
+    """Hyperbolic tangent."""
+    return apply(E.Tanh, _tensor(x, "tanh"))
+
+
+def sigmoid(x: Any) -> Tensor:
+    """1 / (1 + e^-x), stable for any x."""
+    return apply(E.Sigmoid, _tensor(x, "sigmoid"))
+
+
+def relu(x: Any) -> Tensor:
+    """max(0, x) (gradient 0 at 0)."""
+    return apply(E.Relu, _tensor(x, "relu"))
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
+    """x if x > 0 else negative_slope * x."""
+    return apply(E.LeakyRelu, _tensor(x, "leaky_relu"), negative_slope=negative_slope)
+
+
+def elu(x: Any, alpha: float = 1.0) -> Tensor:
+    """x if x > 0 else alpha (e^x - 1)."""
+    return apply(E.Elu, _tensor(x, "elu"), alpha=alpha)
+
+
+def softplus(x: Any, beta: float = 1.0) -> Tensor:
+    """ln(1 + e^(beta x)) / beta, stable for any x."""
+    return apply(E.Softplus, _tensor(x, "softplus"), beta=beta)
+
+
+# --------------------------------------------------------------------- reductions
+def sum(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
+    """Sum over ``axis`` (all axes if None)."""
+    return _reduction(R.Sum, x, axis, keepdims, dim, keepdim)
+
+
+def mean(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
+    """Mean over ``axis`` (all axes if None)."""
+    return _reduction(R.Mean, x, axis, keepdims, dim, keepdim)
+
+
+def var(
+    x: Any,
+    axis: Any = None,
+    keepdims: bool = False,
+    ddof: int = 0,
+    *,
+    dim: Any = None,
+    keepdim: Any = None,
+    correction: int | None = None,
+    unbiased: bool | None = None,
+) -> Tensor:
+    """Variance over ``axis``: sum (x - mean)^2 / (n - ddof).
+
+    NOTE: the default ``ddof=0`` is NumPy's (population variance). PyTorch's default
+    divides by n - 1: pass ``ddof=1`` (or ``correction=1`` / ``unbiased=True``) for that.
+    """
+    if correction is not None:
+        ddof = correction
+    if unbiased is not None:
+        ddof = 1 if unbiased else 0
+    return _reduction(R.Var, x, axis, keepdims, dim, keepdim, ddof=int(ddof))
+
+
+def max(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
+    """Largest element over ``axis``; tied maxima share the gradient equally."""
+    return _reduction(R.Max, x, axis, keepdims, dim, keepdim)
+
+
+def min(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
+    """Smallest element over ``axis``; tied minima share the gradient equally."""
+    return _reduction(R.Min, x, axis, keepdims, dim, keepdim)
+
+
+def logsumexp(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
+    """ln sum e^x over ``axis``, computed without overflow."""
+    return _reduction(R.LogSumExp, x, axis, keepdims, dim, keepdim)
+
+
+def _arg(fn: Any, x: Any, axis: Any, keepdims: bool, dim: Any, keepdim: Any, op: str) -> Tensor:
+    x = _tensor(x, op)
+    axis = _pick(axis, dim, None, "axis", "dim")
+    keepdims = bool(_pick(keepdims, keepdim, False, "keepdims", "keepdim"))
+    if axis is not None:
+        axis = _axis1(axis, x.data.ndim, op)
+    return Tensor._wrap(xp.asarray(fn(x.data, axis=axis, keepdims=keepdims)))
+
+
+def argmax(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
+    """Index of the largest element (flat index if axis is None). No gradient."""
+    return _arg(xp.argmax, x, axis, keepdims, dim, keepdim, "argmax")
+
+
+def argmin(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
+    """Index of the smallest element (flat index if axis is None). No gradient."""
+    return _arg(xp.argmin, x, axis, keepdims, dim, keepdim, "argmin")
+
+
+def softmax(x: Any, axis: int = -1, *, dim: int | None = None) -> Tensor:
+    """e^x / sum e^x along ``axis`` (default: the last), exact for inputs of any size."""
+    x = _tensor(x, "softmax")
+    axis = _pick(axis, dim, -1, "axis", "dim")
+    return apply(R.Softmax, x, axis=_axis1(axis, x.data.ndim, "softmax"))
+
+
+def log_softmax(x: Any, axis: int = -1, *, dim: int | None = None) -> Tensor:
+    """x - logsumexp(x) along ``axis`` (default: the last)."""
+    x = _tensor(x, "log_softmax")
+    axis = _pick(axis, dim, -1, "axis", "dim")
+    return apply(R.LogSoftmax, x, axis=_axis1(axis, x.data.ndim, "log_softmax"))
+
+
+# --------------------------------------------------------------------- movement
+def _shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return tuple(int(s) for s in shape)
+
+
+def reshape(x: Any, *shape: Any) -> Tensor:
+    """x with a new shape (one entry may be -1). ``reshape(x, 2, 3)`` or ``reshape(x, (2, 3))``."""
+    return apply(M.Reshape, _tensor(x, "reshape"), shape=_shape_arg(shape))
+
+
+def transpose(x: Any, *axes: Any) -> Tensor:
+    """Permute axes.
+
+    ``transpose(x)`` reverses all axes (NumPy); ``transpose(x, axes)`` with one entry per
+    axis permutes (NumPy); ``transpose(x, i, j)`` on a tensor of more than two axes swaps
+    axes i and j (PyTorch).
+    """
+    x = _tensor(x, "transpose")
+    ndim = x.data.ndim
+    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+        axes = tuple(axes[0])
+    if not axes:
+        perm = tuple(range(ndim))[::-1]
+    elif len(axes) == 2 and ndim != 2:
+        i, j = _axis1(axes[0], ndim, "transpose"), _axis1(axes[1], ndim, "transpose")
+        order = list(range(ndim))
+        order[i], order[j] = order[j], order[i]
+        perm = tuple(order)
+    else:
+        perm = tuple(_axis1(a, ndim, "transpose") for a in axes)
+        if sorted(perm) != list(range(ndim)):
+            raise ValueError(f"transpose: axes {axes} are not a permutation of a {ndim}-d tensor's axes")
+    return apply(M.Transpose, x, axes=perm)
+
+
+def permute(x: Any, *axes: Any) -> Tensor:
+    """Permute axes: ``permute(x, 2, 0, 1)`` (PyTorch's name for NumPy's transpose(axes))."""
+    x = _tensor(x, "permute")
+    if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
+        axes = tuple(axes[0])
+    if len(axes) != x.data.ndim:
+        raise ValueError(f"permute: got {len(axes)} axes for a {x.data.ndim}-d tensor")
+    return transpose(x, tuple(axes))
+
+
+def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
+    """Swap two axes."""
+    x = _tensor(x, "swapaxes")
+    order = list(range(x.data.ndim))
+    i, j = _axis1(axis1, x.data.ndim, "swapaxes"), _axis1(axis2, x.data.ndim, "swapaxes")
+    order[i], order[j] = order[j], order[i]
+    return apply(M.Transpose, x, axes=tuple(order))
+
+
+def broadcast_to(x: Any, shape: Sequence[int]) -> Tensor:
+    """x repeated to ``shape`` by NumPy's broadcasting rules (the gradient is summed back)."""
+    return apply(M.BroadcastTo, _tensor(x, "broadcast_to"), shape=tuple(int(s) for s in shape))
+
+
+def squeeze(x: Any, axis: Any = None, *, dim: Any = None) -> Tensor:
+    """Remove axes of length 1 (all of them, or those in ``axis``)."""
+    x = _tensor(x, "squeeze")
+    axis = _pick(axis, dim, None, "axis", "dim")
+    shape = x.data.shape
+    axes = _axes(axis, x.data.ndim, "squeeze")
+    if axes is None:
+        new = tuple(n for n in shape if n != 1)
+    else:
+        for a in axes:
+            if shape[a] != 1:
+                raise ValueError(f"squeeze: axis {a} has length {shape[a]}, not 1 (shape {shape})")
+        new = tuple(n for i, n in enumerate(shape) if i not in axes)
+    return apply(M.Reshape, x, shape=new)
+
+
+def unsqueeze(x: Any, axis: int | None = None, *, dim: int | None = None) -> Tensor:
+    """Insert an axis of length 1 at position ``axis``."""
+    x = _tensor(x, "unsqueeze")
+    axis = _pick(axis, dim, None, "axis", "dim")
+    if axis is None:
+        raise TypeError("unsqueeze: give the position of the new axis (axis=...)")
+    ndim = x.data.ndim + 1
+    a = _axis1(axis, ndim, "unsqueeze")
+    shape = list(x.data.shape)
+    shape.insert(a, 1)
+    return apply(M.Reshape, x, shape=tuple(shape))
+
+
+def flatten(x: Any, start_axis: int = 0) -> Tensor:
+    """Merge the axes from ``start_axis`` on into one."""
+    x = _tensor(x, "flatten")
+    return apply(M.Reshape, x, shape=x.data.shape[:start_axis] + (-1,))
+
+
+def _index_arg(index: Any) -> Any:
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return xp.asarray(index)
+    if isinstance(index, tuple):
+        return tuple(_index_arg(i) for i in index)
+    return index
+
+
+def index(x: Tensor, index: Any) -> Tensor:
+    """x[index] with slices, ints, integer arrays or boolean masks (repeated indices accumulate)."""
+    return apply(M.Index, x, index=_index_arg(index))
+
+
+def _sequence(tensors: Sequence[Any], op: str) -> list[Tensor]:
+    if isinstance(tensors, Tensor) or not isinstance(tensors, (list, tuple)) or not tensors:
+        raise TypeError(f"{op}: expects a non-empty list or tuple of tensors")
+    first = next((t for t in tensors if isinstance(t, Tensor)), None)
+    return [_lift(t, first, op) for t in tensors]
+
+
+def concatenate(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> Tensor:
+    """Join tensors along an existing axis."""
+    items = _sequence(tensors, "concatenate")
+    axis = _pick(axis, dim, 0, "axis", "dim")
+    return apply(M.Concatenate, *items, axis=_axis1(axis, items[0].data.ndim, "concatenate"))
+
+
+cat = concatenate
+
+
+def stack(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> Tensor:
+    """Join same-shaped tensors along a new axis."""
+    items = _sequence(tensors, "stack")
+    axis = _pick(axis, dim, 0, "axis", "dim")
+    return apply(M.Stack, *items, axis=_axis1(axis, items[0].data.ndim + 1, "stack"))
+
+
+# --------------------------------------------------------------------- layers
+def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
+    """x @ weight.T + bias with weight of shape (out_features, in_features): the fused layer op."""
+    x = _tensor(x, "linear")
+    weight = _tensor(weight, "linear")
+    if weight.data.ndim != 2 or x.data.shape[-1:] != weight.data.shape[1:]:
+        raise ValueError(
+            f"linear: input of shape {x.shape} does not fit weight of shape {weight.shape} "
+            "(weight is (out_features, in_features); the input's last axis must be in_features)"
+        )
+    if bias is None:
+        return apply(L.Linear, x, weight)
+    bias = _lift(bias, weight, "linear")
+    if bias.data.shape != weight.data.shape[:1]:
+        raise ValueError(f"linear: bias of shape {bias.shape} does not fit weight of shape {weight.shape}")
+    return apply(L.Linear, x, weight, bias)

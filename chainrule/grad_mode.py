@@ -1,0 +1,80 @@
+"""Switches that change what the engine records: ``no_grad`` and ``detect_anomaly``."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class _State(threading.local):
+    # Class attributes are the defaults every new thread sees.
+    grad_enabled = True
+    anomaly = False
+
+
+state = _State()
+
+
+class _Switch:
+    """A context manager that is also a decorator."""
+
+    _attr = ""
+    _value = False
+
+    def __enter__(self) -> None:
+        self._previous = getattr(state, self._attr)
+        setattr(state, self._attr, self._value)
+
+    def __exit__(self, *exc: object) -> None:
+        setattr(state, self._attr, self._previous)
+
+    def __call__(self, fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with type(self)():
+                return fn(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+
+class no_grad(_Switch):
+    """Record no graph inside: results have ``requires_grad=False``.
+
+    Use it for evaluation and for parameter updates::
+
+        with chainrule.no_grad():
+            preds = model(x)
+
+        @chainrule.no_grad()
+        def evaluate(...): ...
+    """
+
+    _attr = "grad_enabled"
+    _value = False
+
+
+class enable_grad(_Switch):
+    """Record the graph again inside a ``no_grad`` block."""
+
+    _attr = "grad_enabled"
+    _value = True
+
+
+class detect_anomaly(_Switch):
+    """Raise at the first op whose forward output or backward gradient is not finite.
+
+    The error names the op and the line of user code that created it. Costs time:
+    use it to debug, not to train.
+    """
+
+    _attr = "anomaly"
+    _value = True
+
+
+def is_grad_enabled() -> bool:
+    """True unless inside ``no_grad``."""
+    return state.grad_enabled

@@ -1,0 +1,145 @@
+"""The op base class, the registry of primitive ops, and ``apply`` (forward + graph recording).
+
+Every primitive op is one ``Op`` subclass with its forward and its local gradient
+(vector-Jacobian product) side by side::
+
+    @register
+    class Mul(Op):
+        "f(a, b) = a * b"
+        def forward(self, a, b):
+            self.saved = (a, b)
+            return a * b
+        def backward(self, upstream):
+            a, b = self.saved
+            return (upstream * b if self.needs_input_grad[0] else None,
+                    upstream * a if self.needs_input_grad[1] else None)
+
+An instance of the op is the graph node: it holds the input tensors, which inputs
+need a gradient, and what the forward saved for the backward. ``backward`` returns
+one gradient per input, in the *broadcast* shape is fine: the engine sums it back
+to the input's own shape in one place (``unbroadcast``).
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from typing import Any, ClassVar
+
+from chainrule.backend import ndarray, xp
+from chainrule.grad_mode import state
+from chainrule.tensor import Tensor
+
+#: name -> op class, for tests, gradient checks and graph drawing to enumerate.
+OPS: dict[str, type[Op]] = {}
+
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class Op:
+    """A node of the computational graph: one application of a primitive op."""
+
+    __slots__ = ("inputs", "needs_input_grad", "saved", "trace", "retained", "__weakref__")
+
+    #: short name used in the registry, error messages and graph drawings
+    name: ClassVar[str] = "op"
+    #: False for ops whose forward is piecewise constant (no gradient flows)
+    differentiable: ClassVar[bool] = True
+
+    inputs: tuple[Tensor, ...]
+    needs_input_grad: tuple[bool, ...]
+    saved: Any
+    trace: str | None
+    retained: Tensor | None
+
+    def forward(self, *arrays: ndarray, **attrs: Any) -> ndarray:
+        raise NotImplementedError
+
+    def backward(self, upstream: ndarray) -> tuple[ndarray | None, ...]:
+        raise NotImplementedError
+
+    # The engine calls ``node._vjp(upstream)``; for built-in ops it *is* ``backward``.
+    def _vjp(self, upstream: ndarray) -> tuple[ndarray | None, ...]:
+        return self.backward(upstream)
+
+    def describe(self) -> str:
+        """Extra attributes for graph drawings and reprs (``axis=1`` and so on)."""
+        parts = []
+        for slot in getattr(type(self), "__slots__", ()):
+            if slot in Op.__slots__:
+                continue
+            value = getattr(self, slot, None)
+            if value is not None and not isinstance(value, ndarray):
+                parts.append(f"{slot}={value!r}")
+        return ", ".join(parts)
+
+    def __repr__(self) -> str:
+        extra = self.describe()
+        return f"<{self.name}{' ' + extra if extra else ''}>"
+
+
+def register(cls: type[Op]) -> type[Op]:
+    """Add a primitive op class to the registry (``OPS``) under ``cls.name``."""
+    if cls.name in OPS:
+        raise ValueError(f"op name {cls.name!r} is registered twice")
+    cls._vjp = cls.backward  # type: ignore[method-assign]
+    OPS[cls.name] = cls
+    return cls
+
+
+def user_frame() -> str:
+    """The first stack frame outside chainrule, as 'file:line: code' (for anomaly reports)."""
+    for frame in reversed(traceback.extract_stack()):
+        if not os.path.abspath(frame.filename).startswith(_PACKAGE_DIR + os.sep):
+            return f'File "{frame.filename}", line {frame.lineno}: {frame.line}'
+    return "<unknown>"
+
+
+def _shapes(inputs: tuple[Tensor, ...]) -> str:
+    return " and ".join(str(t.data.shape) for t in inputs)
+
+
+def _forward_error(op: type[Op], inputs: tuple[Tensor, ...], err: Exception) -> Exception:
+    shapes = _shapes(inputs)
+    dtypes = ", ".join(str(t.data.dtype) for t in inputs)
+    return type(err)(f"{op.name}: cannot apply to inputs of shapes {shapes} (dtypes {dtypes}): {err}")
+
+
+def check_finite(what: str, node: Op, array: ndarray) -> None:
+    if array.dtype.kind in "fc" and not xp.isfinite(array).all():
+        where = f"\n  created at {node.trace}" if node.trace else ""
+        raise FloatingPointError(
+            f"detect_anomaly: {what} of op '{node.name}' is not finite "
+            f"(shape {array.shape}, {int((~xp.isfinite(array)).sum())} non-finite values){where}"
+        )
+
+
+def apply(op: type[Op], *inputs: Tensor, **attrs: Any) -> Tensor:
+    """Run ``op`` forward on the inputs' arrays and, if any input needs a gradient, record it."""
+    node = object.__new__(op)
+    node.saved = None
+    try:
+        data = node.forward(*[t.data for t in inputs], **attrs)
+    except (ValueError, IndexError) as err:
+        raise _forward_error(op, inputs, err) from err
+    if type(data) is not ndarray:
+        data = xp.asarray(data)
+    if state.grad_enabled and op.differentiable:
+        for t in inputs:
+            if t.requires_grad:
+                break
+        else:
+            return Tensor._wrap(data)
+        node.inputs = inputs
+        node.needs_input_grad = tuple([t.requires_grad for t in inputs])
+        node.retained = None
+        if state.anomaly:
+            node.trace = user_frame()
+            check_finite("forward output", node, data)
+        else:
+            node.trace = None
+        return Tensor._wrap(data, node)
+    return Tensor._wrap(data)
+
+
+__all__ = ["OPS", "Op", "apply", "register", "user_frame", "check_finite"]

@@ -1,0 +1,400 @@
+"""Elementwise ops: forward value and local gradient side by side.
+
+Binary ops work on broadcast shapes; their gradients come back in the broadcast
+shape and the engine sums them to each input's own shape (``unbroadcast``).
+"""
+
+from __future__ import annotations
+
+from chainrule.backend import ndarray, xp
+from chainrule.ops.base import Op, register
+
+Grads = tuple[ndarray | None, ...]
+
+
+# --------------------------------------------------------------------- binary
+@register
+class Add(Op):
+    """f(a, b) = a + b.  Add distributes: both inputs get the upstream gradient."""
+
+    name = "add"
+
+    def forward(self, a: ndarray, b: ndarray) -> ndarray:
+        return a + b
+
+    def backward(self, upstream: ndarray) -> Grads:
+        return upstream, upstream
+
+
+@register
+class Sub(Op):
+    """f(a, b) = a - b."""
+
+    name = "sub"
+
+    def forward(self, a: ndarray, b: ndarray) -> ndarray:
+        return a - b
+
+    def backward(self, upstream: ndarray) -> Grads:
+        return upstream, (-upstream if self.needs_input_grad[1] else None)
+
+
+@register
+class Mul(Op):
+    """f(a, b) = a * b.  Mul swaps: df/da = b, df/db = a."""
+
+    name = "mul"
+
+    def forward(self, a: ndarray, b: ndarray) -> ndarray:
+        self.saved = (a, b)
+        return a * b
+
+    def backward(self, upstream: ndarray) -> Grads:
+        a, b = self.saved
+        need_a, need_b = self.needs_input_grad
+        return (upstream * b if need_a else None, upstream * a if need_b else None)
+
+
+@register
+class Div(Op):
+    """f(a, b) = a / b;  df/da = 1/b,  df/db = -a/b^2."""
+
+    name = "div"
+
+    def forward(self, a: ndarray, b: ndarray) -> ndarray:
+        self.saved = (a, b)
+        return a / b
+
+    def backward(self, upstream: ndarray) -> Grads:
+        a, b = self.saved
+        need_a, need_b = self.needs_input_grad
+        grad_a = upstream / b if need_a else None
+        grad_b = -upstream * a / (b * b) if need_b else None
+        return grad_a, grad_b
+
+
+@register
+class Pow(Op):
+    """f(a, b) = a ** b;  df/da = b a^(b-1),  df/db = a^b ln a.
+
+    NOTE: df/db is taken as 0 where a == 0 and b >= 0 (the limit of a^b ln a), as in
+    PyTorch; for a < 0, ln a is undefined and the gradient is NaN.
+    """
+
+    name = "pow"
+
+    def forward(self, a: ndarray, b: ndarray) -> ndarray:
+        out = a**b
+        self.saved = (a, b, out)
+        return out
+
+    def backward(self, upstream: ndarray) -> Grads:
+        a, b, out = self.saved
+        need_a, need_b = self.needs_input_grad
+        grad_a = upstream * b * a ** (b - 1) if need_a else None
+        grad_b = None
+        if need_b:
+            zero = (a == 0) & (b >= 0)
+            with xp.errstate(divide="ignore", invalid="ignore"):
+                log_a = xp.log(xp.where(zero, 1, a))
+            grad_b = upstream * out * log_a
+        return grad_a, grad_b
+
+
+@register
+class Maximum(Op):
+    """f(a, b) = max(a, b): the max gate routes the gradient to the larger input.
+
+    NOTE: at a tie (a == b) each input gets half of the upstream gradient, as in PyTorch.
+    """
+
+    name = "maximum"
+
+    def forward(self, a: ndarray, b: ndarray) -> ndarray:
+        self.saved = (a, b)
+        return xp.maximum(a, b)
+
+    def backward(self, upstream: ndarray) -> Grads:
+        a, b = self.saved
+        share_a = (a > b) + 0.5 * (a == b)
+        need_a, need_b = self.needs_input_grad
+        return (upstream * share_a if need_a else None, upstream * (1 - share_a) if need_b else None)
+
+
+@register
+class Minimum(Op):
+    """f(a, b) = min(a, b).  NOTE: ties split the gradient equally, as for maximum."""
+
+    name = "minimum"
+
+    def forward(self, a: ndarray, b: ndarray) -> ndarray:
+        self.saved = (a, b)
+        return xp.minimum(a, b)
+
+    def backward(self, upstream: ndarray) -> Grads:
+        a, b = self.saved
+        share_a = (a < b) + 0.5 * (a == b)
+        need_a, need_b = self.needs_input_grad
+        return (upstream * share_a if need_a else None, upstream * (1 - share_a) if need_b else None)
+
+
+@register
+class Where(Op):
+    """f(a, b) = a where cond else b (cond is a constant boolean array)."""
+
+    name = "where"
+    __slots__ = ("cond",)
+
+    def forward(self, a: ndarray, b: ndarray, cond: ndarray) -> ndarray:
+        self.cond = cond
+        return xp.where(cond, a, b)
+
+    def backward(self, upstream: ndarray) -> Grads:
+        need_a, need_b = self.needs_input_grad
+        zero = xp.zeros((), dtype=upstream.dtype)
+        return (
+            xp.where(self.cond, upstream, zero) if need_a else None,
+            xp.where(self.cond, zero, upstream) if need_b else None,
+        )
+
+    def describe(self) -> str:
+        return ""
+
+
+# --------------------------------------------------------------------- unary
+@register
+class Neg(Op):
+    """f(x) = -x."""
+
+    name = "neg"
+
+    def forward(self, x: ndarray) -> ndarray:
+        return -x
+
+    def backward(self, upstream: ndarray) -> Grads:
+        return (-upstream,)
+
+
+@register
+class PowScalar(Op):
+    """f(x) = x ** p for a constant p;  f'(x) = p x^(p-1)."""
+
+    name = "pow_scalar"
+    __slots__ = ("exponent",)
+
+    def forward(self, x: ndarray, exponent: float) -> ndarray:
+        self.exponent = exponent
+        self.saved = x
+        return x**exponent
+
+    def backward(self, upstream: ndarray) -> Grads:
+        p = self.exponent
+        x = self.saved
+        if p == 2:
+            return (upstream * (2 * x),)
+        return (upstream * (p * x ** (p - 1)),)
+
+
+@register
+class Exp(Op):
+    """f(x) = e^x;  f'(x) = e^x (the output itself)."""
+
+    name = "exp"
+
+    def forward(self, x: ndarray) -> ndarray:
+        out = xp.exp(x)
+        self.saved = out
+        return out
+
+    def backward(self, upstream: ndarray) -> Grads:
+        return (upstream * self.saved,)
+
+
+@register
+class Log(Op):
+    """f(x) = ln x;  f'(x) = 1/x."""
+
+    name = "log"
+
+    def forward(self, x: ndarray) -> ndarray:
+        self.saved = x
+        return xp.log(x)
+
+    def backward(self, upstream: ndarray) -> Grads:
+        return (upstream / self.saved,)
+
+
+@register
+class Sqrt(Op):
+    """f(x) = sqrt(x);  f'(x) = 1 / (2 sqrt(x))."""
+
+    name = "sqrt"
+
+    def forward(self, x: ndarray) -> ndarray:
+        out = xp.sqrt(x)
+        self.saved = out
+        return out
+
+    def backward(self, upstream: ndarray) -> Grads:
+        return (upstream / (2 * self.saved),)
+
+
+@register
+class Abs(Op):
+    """f(x) = |x|;  f'(x) = sign(x).  NOTE: abs'(0) = 0 (PyTorch's choice too)."""
+
+    name = "abs"
+
+    def forward(self, x: ndarray) -> ndarray:
+        self.saved = x
+        return xp.abs(x)
+
+    def backward(self, upstream: ndarray) -> Grads:
+        return (upstream * xp.sign(self.saved),)
+
+
+@register
+class Tanh(Op):
+    """f(x) = tanh(x);  f'(x) = 1 - tanh(x)^2."""
+
+    name = "tanh"
+
+    def forward(self, x: ndarray) -> ndarray:
+        out = xp.tanh(x)
+        self.saved = out
+        return out
+
+    def backward(self, upstream: ndarray) -> Grads:
+        out = self.saved
+        return (upstream * (1 - out * out),)
+
+
+@register
+class Sigmoid(Op):
+    """f(x) = 1 / (1 + e^-x);  f'(x) = f(x) (1 - f(x)).
+
+    NOTE: computed as e^-|x| based forms so no exp overflows for |x| up to 1e4 and beyond.
+    """
+
+    name = "sigmoid"
+
+    def forward(self, x: ndarray) -> ndarray:
+        z = xp.exp(-xp.abs(x))
+        out = xp.where(x >= 0, 1 / (1 + z), z / (1 + z))
+        self.saved = out
+        return out
+
+    def backward(self, upstream: ndarray) -> Grads:
+        out = self.saved
+        return (upstream * (out * (1 - out)),)
+
+
+@register
+class Relu(Op):
+    """f(x) = max(0, x);  f'(x) = 1 if x > 0 else 0.  NOTE: relu'(0) = 0."""
+
+    name = "relu"
+
+    def forward(self, x: ndarray) -> ndarray:
+        self.saved = x > 0
+        return xp.maximum(x, 0)
+
+    def backward(self, upstream: ndarray) -> Grads:
+        return (upstream * self.saved,)
+
+
+@register
+class LeakyRelu(Op):
+    """f(x) = x if x > 0 else slope * x.  NOTE: f'(0) = slope."""
+
+    name = "leaky_relu"
+    __slots__ = ("negative_slope",)
+
+    def forward(self, x: ndarray, negative_slope: float) -> ndarray:
+        self.negative_slope = negative_slope
+        positive = x > 0
+        self.saved = positive
+        return xp.where(positive, x, x * negative_slope)
+
+    def backward(self, upstream: ndarray) -> Grads:
+        return (xp.where(self.saved, upstream, upstream * self.negative_slope),)
+
+
+@register
+class Elu(Op):
+    """f(x) = x if x > 0 else alpha (e^x - 1);  f'(x) = 1 if x > 0 else f(x) + alpha."""
+
+    name = "elu"
+    __slots__ = ("alpha",)
+
+    def forward(self, x: ndarray, alpha: float) -> ndarray:
+        self.alpha = alpha
+        positive = x > 0
+        # NOTE: expm1 of min(x, 0) so the unused branch never overflows.
+        out = xp.where(positive, x, alpha * xp.expm1(xp.minimum(x, 0)))
+        self.saved = (positive, out)
+        return out
+
+    def backward(self, upstream: ndarray) -> Grads:
+        positive, out = self.saved
+        return (xp.where(positive, upstream, upstream * (out + self.alpha)),)
+
+
+@register
+class Softplus(Op):
+    """f(x) = ln(1 + e^(beta x)) / beta;  f'(x) = sigmoid(beta x).
+
+    NOTE: evaluated as max(x, 0) + ln(1 + e^-|beta x|)/beta, exact and overflow-free.
+    """
+
+    name = "softplus"
+    __slots__ = ("beta",)
+
+    def forward(self, x: ndarray, beta: float) -> ndarray:
+        self.beta = beta
+        self.saved = x
+        bx = beta * x
+        return xp.maximum(x, 0) + xp.log1p(xp.exp(-xp.abs(bx))) / beta
+
+    def backward(self, upstream: ndarray) -> Grads:
+        bx = self.beta * self.saved
+        z = xp.exp(-xp.abs(bx))
+        sig = xp.where(bx >= 0, 1 / (1 + z), z / (1 + z))
+        return (upstream * sig,)
+
+
+@register
+class Clip(Op):
+    """f(x) = min(max(x, lo), hi);  f'(x) = 1 inside [lo, hi] (bounds included), else 0."""
+
+    name = "clip"
+    __slots__ = ("lo", "hi")
+
+    def forward(self, x: ndarray, lo: float | None, hi: float | None) -> ndarray:
+        self.lo, self.hi = lo, hi
+        self.saved = x
+        return xp.clip(x, lo, hi)
+
+    def backward(self, upstream: ndarray) -> Grads:
+        x = self.saved
+        inside = xp.ones(x.shape, dtype=bool)
+        if self.lo is not None:
+            inside &= x >= self.lo
+        if self.hi is not None:
+            inside &= x <= self.hi
+        return (upstream * inside,)
+
+
+@register
+class Cast(Op):
+    """f(x) = x converted to another dtype; the gradient is converted back."""
+
+    name = "cast"
+    __slots__ = ("dtype",)
+
+    def forward(self, x: ndarray, dtype: object) -> ndarray:
+        self.dtype = x.dtype
+        return x.astype(dtype)
+
+    def backward(self, upstream: ndarray) -> Grads:
+        return (upstream.astype(self.dtype),)

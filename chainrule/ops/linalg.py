@@ -1,0 +1,77 @@
+"""Matrix products."""
+
+from __future__ import annotations
+
+from chainrule.backend import ndarray, xp
+from chainrule.ops.base import Op, register
+
+Grads = tuple[ndarray | None, ...]
+
+
+@register
+class MatMul(Op):
+    """C = A @ B (1-D, 2-D and batched, NumPy rules);  dA = G @ B^T,  dB = A^T @ G.
+
+    1-D operands are promoted to matrices (a row for A, a column for B) for the
+    gradient and reshaped back; batch axes are summed back by the engine.
+    """
+
+    name = "matmul"
+
+    def forward(self, a: ndarray, b: ndarray) -> ndarray:
+        self.saved = (a, b)
+        return a @ b
+
+    def backward(self, upstream: ndarray) -> Grads:
+        a, b = self.saved
+        need_a, need_b = self.needs_input_grad
+        if a.ndim == 1 and b.ndim == 1:
+            return (upstream * b if need_a else None, upstream * a if need_b else None)
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g = upstream
+        if a.ndim == 1:
+            g = xp.expand_dims(g, -2)
+        if b.ndim == 1:
+            g = xp.expand_dims(g, -1)
+        grad_a = grad_b = None
+        if need_a:
+            grad_a = g @ xp.swapaxes(b2, -1, -2)
+            if a.ndim == 1:
+                grad_a = grad_a.reshape(grad_a.shape[:-2] + grad_a.shape[-1:])
+                if grad_a.ndim > 1:
+                    grad_a = grad_a.reshape(-1, a.shape[0]).sum(axis=0)
+        if need_b:
+            grad_b = xp.swapaxes(a2, -1, -2) @ g
+            if b.ndim == 1:
+                grad_b = grad_b.reshape(grad_b.shape[:-1])
+                if grad_b.ndim > 1:
+                    grad_b = grad_b.reshape(-1, b.shape[0]).sum(axis=0)
+        return grad_a, grad_b
+
+
+@register
+class Linear(Op):
+    """y = x W^T + b for x (..., in), W (out, in), b (out,): the fused layer op.
+
+    dx = G W,  dW = G^T x (summed over batch axes),  db = sum of G over batch axes.
+    """
+
+    name = "linear"
+
+    def forward(self, x: ndarray, weight: ndarray, bias: ndarray | None = None) -> ndarray:
+        self.saved = (x, weight)
+        out = x @ weight.T
+        if bias is not None:
+            out += bias
+        return out
+
+    def backward(self, upstream: ndarray) -> Grads:
+        x, weight = self.saved
+        needs = self.needs_input_grad
+        g2 = upstream.reshape(-1, upstream.shape[-1])
+        grad_x = upstream @ weight if needs[0] else None
+        grad_w = g2.T @ x.reshape(-1, x.shape[-1]) if needs[1] else None
+        if len(needs) == 3:
+            return grad_x, grad_w, (g2.sum(axis=0) if needs[2] else None)
+        return grad_x, grad_w

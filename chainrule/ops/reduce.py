@@ -1,0 +1,175 @@
+"""Reductions and the softmax family (axis-wise ops).
+
+``axis`` reaching these ops is already normalized by ``chainrule.functional``: None
+(all axes) or a tuple of non-negative ints.
+"""
+
+from __future__ import annotations
+
+from chainrule.backend import ndarray, xp
+from chainrule.ops.base import Op, register
+
+Grads = tuple[ndarray | None, ...]
+
+
+def _expand(upstream: ndarray, axis: tuple[int, ...] | None, keepdims: bool) -> ndarray:
+    """Reinsert reduced axes so ``upstream`` broadcasts against the op's input."""
+    if keepdims or axis is None:
+        return upstream
+    return xp.expand_dims(upstream, axis)
+
+
+class _Reduction(Op):
+    __slots__ = ("axis", "keepdims", "in_shape")
+
+
+@register
+class Sum(_Reduction):
+    """f(x) = sum of x over axis;  every element gets the upstream gradient."""
+
+    name = "sum"
+
+    def forward(self, x: ndarray, axis: tuple[int, ...] | None, keepdims: bool) -> ndarray:
+        self.axis, self.keepdims, self.in_shape = axis, keepdims, x.shape
+        return x.sum(axis=axis, keepdims=keepdims)
+
+    def backward(self, upstream: ndarray) -> Grads:
+        return (xp.broadcast_to(_expand(upstream, self.axis, self.keepdims), self.in_shape),)
+
+
+@register
+class Mean(_Reduction):
+    """f(x) = (1/n) sum of x over axis;  every element gets upstream / n."""
+
+    name = "mean"
+
+    def forward(self, x: ndarray, axis: tuple[int, ...] | None, keepdims: bool) -> ndarray:
+        self.axis, self.keepdims, self.in_shape = axis, keepdims, x.shape
+        return x.mean(axis=axis, keepdims=keepdims)
+
+    def backward(self, upstream: ndarray) -> Grads:
+        n = _count(self.in_shape, self.axis)
+        scaled = _expand(upstream, self.axis, self.keepdims) / n
+        return (xp.broadcast_to(scaled, self.in_shape),)
+
+
+def _count(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> int:
+    n = 1
+    for i, size in enumerate(shape):
+        if axis is None or i in axis:
+            n *= size
+    return n
+
+
+@register
+class Var(_Reduction):
+    """f(x) = sum (x - mean)^2 / (n - ddof);  f'(x_i) = 2 (x_i - mean) / (n - ddof)."""
+
+    name = "var"
+    __slots__ = ("ddof",)
+
+    def forward(self, x: ndarray, axis: tuple[int, ...] | None, keepdims: bool, ddof: int) -> ndarray:
+        self.axis, self.keepdims, self.in_shape, self.ddof = axis, keepdims, x.shape, ddof
+        centered = x - x.mean(axis=axis, keepdims=True)
+        self.saved = centered
+        return (centered * centered).sum(axis=axis, keepdims=keepdims) / (_count(x.shape, axis) - ddof)
+
+    def backward(self, upstream: ndarray) -> Grads:
+        scale = 2 / (_count(self.in_shape, self.axis) - self.ddof)
+        return (_expand(upstream, self.axis, self.keepdims) * (scale * self.saved),)
+
+
+class _Extremum(_Reduction):
+    """Shared rule of max and min: the gradient is routed to the extreme element(s).
+
+    NOTE: when several elements tie for the extreme, they split the gradient equally.
+    """
+
+    reduce = staticmethod(xp.max)
+
+    def forward(self, x: ndarray, axis: tuple[int, ...] | None, keepdims: bool) -> ndarray:
+        self.axis, self.keepdims, self.in_shape = axis, keepdims, x.shape
+        out = type(self).reduce(x, axis=axis, keepdims=True)
+        self.saved = x == out
+        return out if keepdims else (out.reshape(()) if axis is None else xp.squeeze(out, axis))
+
+    def backward(self, upstream: ndarray) -> Grads:
+        hits = self.saved
+        share = hits / hits.sum(axis=self.axis, keepdims=True)
+        return (_expand(upstream, self.axis, self.keepdims) * share.astype(upstream.dtype, copy=False),)
+
+
+@register
+class Max(_Extremum):
+    """f(x) = max of x over axis."""
+
+    name = "max"
+    reduce = staticmethod(xp.max)
+
+
+@register
+class Min(_Extremum):
+    """f(x) = min of x over axis."""
+
+    name = "min"
+    reduce = staticmethod(xp.min)
+
+
+def _stable_logsumexp(x: ndarray, axis: tuple[int, ...] | int | None) -> ndarray:
+    """ln sum e^x over axis, keepdims=True, shifted by the max so nothing overflows."""
+    m = x.max(axis=axis, keepdims=True)
+    # NOTE: an all -inf slice has max -inf; shift by 0 there to avoid inf - inf.
+    m = xp.where(xp.isfinite(m), m, 0)
+    return m + xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True))
+
+
+@register
+class LogSumExp(_Reduction):
+    """f(x) = ln sum_i e^(x_i);  f'(x_i) = softmax(x)_i."""
+
+    name = "logsumexp"
+
+    def forward(self, x: ndarray, axis: tuple[int, ...] | None, keepdims: bool) -> ndarray:
+        self.axis, self.keepdims, self.in_shape = axis, keepdims, x.shape
+        out = _stable_logsumexp(x, axis)
+        self.saved = (x, out)
+        return out if keepdims else (out.reshape(()) if axis is None else xp.squeeze(out, axis))
+
+    def backward(self, upstream: ndarray) -> Grads:
+        x, out = self.saved
+        return (_expand(upstream, self.axis, self.keepdims) * xp.exp(x - out),)
+
+
+@register
+class Softmax(Op):
+    """s_i = e^(x_i) / sum_j e^(x_j);  ds/dx applied to g: s * (g - sum(g * s))."""
+
+    name = "softmax"
+    __slots__ = ("axis",)
+
+    def forward(self, x: ndarray, axis: int) -> ndarray:
+        self.axis = axis
+        out = xp.exp(x - _stable_logsumexp(x, axis))
+        self.saved = out
+        return out
+
+    def backward(self, upstream: ndarray) -> Grads:
+        s = self.saved
+        return (s * (upstream - (upstream * s).sum(axis=self.axis, keepdims=True)),)
+
+
+@register
+class LogSoftmax(Op):
+    """f(x)_i = x_i - ln sum_j e^(x_j);  applied to g: g - softmax(x) * sum(g)."""
+
+    name = "log_softmax"
+    __slots__ = ("axis",)
+
+    def forward(self, x: ndarray, axis: int) -> ndarray:
+        self.axis = axis
+        out = x - _stable_logsumexp(x, axis)
+        self.saved = out
+        return out
+
+    def backward(self, upstream: ndarray) -> Grads:
+        return (upstream - xp.exp(self.saved) * upstream.sum(axis=self.axis, keepdims=True),)
