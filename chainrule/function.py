@@ -110,12 +110,16 @@ class Function(Op):
                 out.append(None)
                 continue
             g = xp.asarray(g.data if isinstance(g, Tensor) else g)
+            # NOTE: a gradient may be larger than its input (a broadcast shape, summed back by
+            # the engine) but never smaller: silently stretching it would hide a wrong backward.
             try:
-                np.broadcast_shapes(g.shape, t.data.shape)
+                fits = np.broadcast_shapes(g.shape, t.data.shape) == g.shape
             except ValueError:
+                fits = False
+            if not fits:
                 raise RuntimeError(
                     f"{self.name}.backward returned a gradient of shape {g.shape} for argument {i} "
-                    f"of shape {t.data.shape}"
-                ) from None
+                    f"of shape {t.data.shape}: return the input's shape (or a shape it broadcasts to)"
+                )
             out.append(g)
         return tuple(out)

@@ -56,17 +56,16 @@ def _numeric(J: Callable[[], Tensor], inputs: list[Any], eps: float) -> list[np.
             if not data.flags.writeable:
                 raise ValueError("gradcheck: an input's data is read-only; pass tensors that own their data")
             grad = np.zeros(data.shape, dtype=np.float64)
-            flat, gflat = data.reshape(-1), grad.reshape(-1)
-            if flat.base is not None and not np.shares_memory(flat, data):
-                raise ValueError("gradcheck: inputs must be contiguous arrays")
-            for i in range(flat.size):
-                original = flat[i].copy()
-                flat[i] = original + eps
+            # NOTE: index element by element (not through a flat reshape, which copies a
+            # non-C-contiguous array) so the perturbation reaches any memory layout.
+            for i in np.ndindex(data.shape):
+                original = data[i].copy()
+                data[i] = original + eps
                 plus = float(J().data)
-                flat[i] = original - eps
+                data[i] = original - eps
                 minus = float(J().data)
-                flat[i] = original
-                gflat[i] = (plus - minus) / (2 * eps)
+                data[i] = original
+                grad[i] = (plus - minus) / (2 * eps)
             grads.append(grad)
     return grads
 
