@@ -55,8 +55,12 @@ def ones_like(t: Tensor, requires_grad: bool = False) -> Tensor:
 
 
 def arange(start: float, stop: float | None = None, step: float = 1, dtype: Any = None) -> Tensor:
-    """Evenly spaced values (NumPy's arange; integer arguments give an integer tensor)."""
-    return _leaf(xp.arange(start, stop, step, dtype=dtype) if stop is not None else xp.arange(start, dtype=dtype), False)
+    """Evenly spaced values: integer arguments give an int64 tensor, a float argument float32 (as PyTorch)."""
+    data = xp.arange(start, stop, step, dtype=dtype) if stop is not None else xp.arange(start, step=step, dtype=dtype)
+    if dtype is None and data.dtype.kind == "f":
+        # NOTE: NumPy gives float64 here; chainrule's rule is that Python floats make float32.
+        data = data.astype(_F32)
+    return _leaf(data, False)
 
 
 def eye(n: int, dtype: Any = _F32, requires_grad: bool = False) -> Tensor:

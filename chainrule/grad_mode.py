@@ -20,10 +20,15 @@ state = _State()
 
 
 class _Switch:
-    """A context manager that is also a decorator."""
+    """A context manager that is also a decorator, with or without parentheses (as in PyTorch)."""
 
     _attr = ""
     _value = False
+
+    def __new__(cls, fn: Callable[..., Any] | None = None) -> Any:
+        self = super().__new__(cls)
+        # ``@no_grad`` (no parentheses) hands the function straight to the constructor.
+        return self if fn is None else self(fn)
 
     def __enter__(self) -> None:
         self._previous = getattr(state, self._attr)
