@@ -47,6 +47,36 @@ def _lift(value: Any, like: Tensor | None = None, op: str = "op") -> Tensor:
     )
 
 
+_CONSTANTS: dict[tuple[Any, np.dtype], Tensor] = {}
+
+
+def _operand(value: Any, like: Tensor) -> Tensor | None:
+    """The other operand of an operator as a tensor, or None if its type is unsupported.
+
+    Python numbers meeting a floating tensor become read-only constants of that dtype,
+    cached so ``x * 0.5`` in a loop does not build a new array every time.
+    """
+    if isinstance(value, Tensor):
+        return value
+    kind = type(value)
+    if kind is float or kind is int:
+        dtype = like.data.dtype
+        # NOTE: 0 is not cached: -0.0 == 0.0 would share one entry and lose the sign.
+        if dtype.kind == "f" and value != 0:
+            key = (value, dtype)
+            const = _CONSTANTS.get(key)
+            if const is None:
+                if len(_CONSTANTS) >= 4096:
+                    _CONSTANTS.clear()
+                array = xp.asarray(value, dtype=dtype)
+                array.flags.writeable = False
+                const = _CONSTANTS[key] = Tensor._wrap(array)
+            return const
+    if isinstance(value, (*_PY_SCALARS, ndarray, np.generic)):
+        return _lift(value, like)
+    return None
+
+
 _BINARY = {
     "add": E.Add,
     "sub": E.Sub,

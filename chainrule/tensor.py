@@ -62,7 +62,7 @@ class Tensor:
     Create one with ``chainrule.tensor(data, requires_grad=False, dtype=None, name=None)``.
     """
 
-    __slots__ = ("data", "grad", "_rg", "_node", "name", "__weakref__")
+    __slots__ = ("__weakref__", "_node", "_rg", "data", "grad", "name")
 
     # Make NumPy hand ``ndarray <op> Tensor`` back to Tensor's reflected operators.
     __array_ufunc__ = None
@@ -245,43 +245,57 @@ class Tensor:
 
     # ----------------------------------------------------------------- operators
     def __add__(self, other: Any) -> Tensor:
-        return _F._binary("add", self, other)
+        b = other if type(other) is Tensor else _F._operand(other, self)
+        return NotImplemented if b is None else _apply(_O.Add, self, b)
 
     def __radd__(self, other: Any) -> Tensor:
-        return _F._binary("add", other, self)
+        a = _F._operand(other, self)
+        return NotImplemented if a is None else _apply(_O.Add, a, self)
 
     def __sub__(self, other: Any) -> Tensor:
-        return _F._binary("sub", self, other)
+        b = other if type(other) is Tensor else _F._operand(other, self)
+        return NotImplemented if b is None else _apply(_O.Sub, self, b)
 
     def __rsub__(self, other: Any) -> Tensor:
-        return _F._binary("sub", other, self)
+        a = _F._operand(other, self)
+        return NotImplemented if a is None else _apply(_O.Sub, a, self)
 
     def __mul__(self, other: Any) -> Tensor:
-        return _F._binary("mul", self, other)
+        b = other if type(other) is Tensor else _F._operand(other, self)
+        return NotImplemented if b is None else _apply(_O.Mul, self, b)
 
     def __rmul__(self, other: Any) -> Tensor:
-        return _F._binary("mul", other, self)
+        a = _F._operand(other, self)
+        return NotImplemented if a is None else _apply(_O.Mul, a, self)
 
     def __truediv__(self, other: Any) -> Tensor:
-        return _F._binary("div", self, other)
+        b = other if type(other) is Tensor else _F._operand(other, self)
+        return NotImplemented if b is None else _apply(_O.Div, self, b)
 
     def __rtruediv__(self, other: Any) -> Tensor:
-        return _F._binary("div", other, self)
+        a = _F._operand(other, self)
+        return NotImplemented if a is None else _apply(_O.Div, a, self)
 
     def __pow__(self, other: Any) -> Tensor:
-        return _F._binary("pow", self, other)
+        if type(other) in (int, float):
+            return _apply(_O.PowScalar, self, exponent=other)
+        b = _F._operand(other, self)
+        return NotImplemented if b is None else _apply(_O.Pow, self, b)
 
     def __rpow__(self, other: Any) -> Tensor:
-        return _F._binary("pow", other, self)
+        a = _F._operand(other, self)
+        return NotImplemented if a is None else _apply(_O.Pow, a, self)
 
     def __matmul__(self, other: Any) -> Tensor:
-        return _F._binary("matmul", self, other)
+        b = other if type(other) is Tensor else _F._operand(other, self)
+        return NotImplemented if b is None else _apply(_O.MatMul, self, b)
 
     def __rmatmul__(self, other: Any) -> Tensor:
-        return _F._binary("matmul", other, self)
+        a = _F._operand(other, self)
+        return NotImplemented if a is None else _apply(_O.MatMul, a, self)
 
     def __neg__(self) -> Tensor:
-        return _F.neg(self)
+        return _apply(_O.Neg, self)
 
     def __pos__(self) -> Tensor:
         return self
@@ -428,4 +442,15 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, name: str 
     return Tensor(data, requires_grad=requires_grad, dtype=dtype, name=name)
 
 
-from chainrule import functional as _F  # noqa: E402  (functional needs Tensor defined first)
+# Imported last: these modules need Tensor defined first.
+from chainrule import functional as _F  # noqa: E402
+from chainrule.ops import elementwise as _E  # noqa: E402
+from chainrule.ops import linalg as _L  # noqa: E402
+from chainrule.ops.base import apply as _apply  # noqa: E402
+
+
+class _O:
+    """The op classes the operators dispatch to."""
+
+    Add, Sub, Mul, Div, Pow, PowScalar, Neg = _E.Add, _E.Sub, _E.Mul, _E.Div, _E.Pow, _E.PowScalar, _E.Neg
+    MatMul = _L.MatMul

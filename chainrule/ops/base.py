@@ -39,7 +39,7 @@ _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 class Op:
     """A node of the computational graph: one application of a primitive op."""
 
-    __slots__ = ("inputs", "needs_input_grad", "saved", "trace", "retained", "__weakref__")
+    __slots__ = ("__weakref__", "inputs", "needs_input_grad", "retained", "saved", "trace")
 
     #: short name used in the registry, error messages and graph drawings
     name: ClassVar[str] = "op"
@@ -114,32 +114,45 @@ def check_finite(what: str, node: Op, array: ndarray) -> None:
         )
 
 
+_new = object.__new__
+
+
 def apply(op: type[Op], *inputs: Tensor, **attrs: Any) -> Tensor:
     """Run ``op`` forward on the inputs' arrays and, if any input needs a gradient, record it."""
-    node = object.__new__(op)
+    node = _new(op)
     node.saved = None
     try:
-        data = node.forward(*[t.data for t in inputs], **attrs)
+        if len(inputs) == 1:
+            data = node.forward(inputs[0].data, **attrs)
+        elif len(inputs) == 2:
+            data = node.forward(inputs[0].data, inputs[1].data, **attrs)
+        else:
+            data = node.forward(*[t.data for t in inputs], **attrs)
     except (ValueError, IndexError) as err:
         raise _forward_error(op, inputs, err) from err
     if type(data) is not ndarray:
         data = xp.asarray(data)
+    out = _new(Tensor)
+    out.data = data
+    out.grad = None
+    out.name = None
     if state.grad_enabled and op.differentiable:
-        for t in inputs:
-            if t.requires_grad:
-                break
-        else:
-            return Tensor._wrap(data)
-        node.inputs = inputs
-        node.needs_input_grad = tuple([t.requires_grad for t in inputs])
-        node.retained = None
-        if state.anomaly:
-            node.trace = user_frame()
-            check_finite("forward output", node, data)
-        else:
-            node.trace = None
-        return Tensor._wrap(data, node)
-    return Tensor._wrap(data)
+        needs = tuple([t._rg for t in inputs])
+        if True in needs:
+            node.inputs = inputs
+            node.needs_input_grad = needs
+            node.retained = None
+            if state.anomaly:
+                node.trace = user_frame()
+                check_finite("forward output", node, data)
+            else:
+                node.trace = None
+            out._rg = True
+            out._node = node
+            return out
+    out._rg = False
+    out._node = None
+    return out
 
 
 __all__ = ["OPS", "Op", "apply", "register", "user_frame", "check_finite"]
