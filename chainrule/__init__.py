@@ -16,9 +16,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from chainrule.tensor import Tensor, tensor  # noqa: I001  (Tensor must load first)
+# The Tensor class must load before the ops (they import each other): keep this first.
+from chainrule.tensor import Tensor, tensor
+
+# isort: split
 from chainrule import ops
-from chainrule.ops import OPS
+from chainrule.engine import unbroadcast
+from chainrule.factory import arange, eye, full, ones, ones_like, rand, randn, zeros, zeros_like
+from chainrule.function import Function
 from chainrule.functional import (
     abs,
     add,
@@ -66,11 +71,9 @@ from chainrule.functional import (
     var,
     where,
 )
-from chainrule.factory import arange, eye, full, ones, ones_like, rand, randn, zeros, zeros_like
-from chainrule.function import Function
-from chainrule.gradcheck import GradcheckError, gradcheck, numerical_grad
 from chainrule.grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
-from chainrule.engine import unbroadcast
+from chainrule.gradcheck import GradcheckError, gradcheck, numerical_grad
+from chainrule.ops import OPS
 
 __version__ = "0.1.0"
 

@@ -477,7 +477,7 @@ def unsqueeze(x: Any, axis: int | None = None, *, dim: int | None = None) -> Ten
 def flatten(x: Any, start_axis: int = 0) -> Tensor:
     """Merge the axes from ``start_axis`` on into one."""
     x = _tensor(x, "flatten")
-    return apply(M.Reshape, x, shape=x.data.shape[:start_axis] + (-1,))
+    return apply(M.Reshape, x, shape=(*x.data.shape[:start_axis], -1))
 
 
 def _index_arg(index: Any) -> Any:

@@ -413,7 +413,7 @@ class Tensor:
     view = reshape
 
     def flatten(self, start_axis: int = 0) -> Tensor:
-        return _F.reshape(self, self.shape[:start_axis] + (-1,))
+        return _F.reshape(self, (*self.shape[:start_axis], -1))
 
     def transpose(self, *axes: Any) -> Tensor:
         return _F.transpose(self, *axes)
