@@ -120,9 +120,10 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
     uses = _count_uses(root._node)
     pending: dict[Op, ndarray] = {root._node: upstream}
     ready = [root._node]
+    pop_ready, push_ready, pop_pending = ready.pop, ready.append, pending.pop
     while ready:
-        node = ready.pop()
-        g = pending.pop(node)
+        node = pop_ready()
+        g = pop_pending(node)
         if node.retained is not None:
             kept = node.retained
             kept.grad = g.copy() if kept.grad is None else kept.grad + g
@@ -131,24 +132,28 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
         downstream = node._vjp(g)
         if not retain_graph:
             node.saved = RELEASED
-        for t, need, dg in zip(node.inputs, node.needs_input_grad, downstream):
+        for t, dg in zip(node.inputs, downstream):
             parent = t._node
-            if need and dg is not None:
-                if dg.shape != t.data.shape:
-                    dg = unbroadcast(dg, t.data.shape)
+            if dg is not None:
+                shape = t.data.shape
+                if dg.shape != shape:
+                    dg = unbroadcast(dg, shape)
                 if anomaly:
                     check_finite("gradient flowing back to input", node, dg)
                 if parent is None:
-                    _accumulate_leaf(t, dg, g)
-                elif parent in pending:
+                    if t._rg:
+                        _accumulate_leaf(t, dg, g)
+                    continue
+                if parent in pending:
                     pending[parent] = pending[parent] + dg
                 else:
                     pending[parent] = dg
-            if parent is not None:
-                left = uses[parent] - 1
-                uses[parent] = left
-                if left == 0:
-                    if parent in pending:
-                        ready.append(parent)
-                    elif not retain_graph:
-                        parent.saved = RELEASED
+            elif parent is None:
+                continue
+            left = uses[parent] - 1
+            uses[parent] = left
+            if left == 0:
+                if parent in pending:
+                    push_ready(parent)
+                elif not retain_graph:
+                    parent.saved = RELEASED

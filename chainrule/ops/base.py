@@ -43,8 +43,6 @@ class Op:
 
     #: short name used in the registry, error messages and graph drawings
     name: ClassVar[str] = "op"
-    #: False for ops whose forward is piecewise constant (no gradient flows)
-    differentiable: ClassVar[bool] = True
 
     inputs: tuple[Tensor, ...]
     needs_input_grad: tuple[bool, ...]
@@ -122,12 +120,16 @@ def apply(op: type[Op], *inputs: Tensor, **attrs: Any) -> Tensor:
     node = _new(op)
     node.saved = None
     try:
-        if len(inputs) == 1:
+        if len(inputs) == 2:
+            a, b = inputs
+            data = node.forward(a.data, b.data, **attrs)
+            needs = (a._rg, b._rg)
+        elif len(inputs) == 1:
             data = node.forward(inputs[0].data, **attrs)
-        elif len(inputs) == 2:
-            data = node.forward(inputs[0].data, inputs[1].data, **attrs)
+            needs = (inputs[0]._rg,)
         else:
             data = node.forward(*[t.data for t in inputs], **attrs)
+            needs = tuple([t._rg for t in inputs])
     except (ValueError, IndexError) as err:
         raise _forward_error(op, inputs, err) from err
     if type(data) is not ndarray:
@@ -136,23 +138,19 @@ def apply(op: type[Op], *inputs: Tensor, **attrs: Any) -> Tensor:
     out.data = data
     out.grad = None
     out.name = None
-    if state.grad_enabled and op.differentiable:
-        needs = tuple([t._rg for t in inputs])
-        if True in needs:
-            node.inputs = inputs
-            node.needs_input_grad = needs
-            node.retained = None
-            if state.anomaly:
-                node.trace = user_frame()
-                check_finite("forward output", node, data)
-            else:
-                node.trace = None
-            out._rg = True
-            out._node = node
-            return out
+    if True in needs and state.grad_enabled:
+        node.inputs = inputs
+        node.needs_input_grad = needs
+        node.retained = None
+        node.trace = None
+        if state.anomaly:
+            node.trace = user_frame()
+            check_finite("forward output", node, data)
+        out._rg = True
+        out._node = node
+        return out
     out._rg = False
     out._node = None
     return out
-
 
 __all__ = ["OPS", "Op", "apply", "register", "user_frame", "check_finite"]
