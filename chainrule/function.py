@@ -85,6 +85,12 @@ class Function(Op):
         out = cls.forward(ctx, *[a.data if isinstance(a, Tensor) else a for a in args])
         if isinstance(out, Tensor):
             out = out.data
+        if isinstance(out, (tuple, list)):
+            # NOTE: np.asarray would silently stack several outputs into one array.
+            raise TypeError(
+                f"{cls.name}.forward returned a {type(out).__name__} of {len(out)} values; a Function "
+                "has one output: return a single array (split several results into several Functions)"
+            )
         if not isinstance(out, ndarray):
             out = xp.asarray(out)
         if state.grad_enabled and any(ctx.needs_input_grad):

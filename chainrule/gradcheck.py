@@ -60,11 +60,13 @@ def _numeric(J: Callable[[], Tensor], inputs: list[Any], eps: float) -> list[np.
             # non-C-contiguous array) so the perturbation reaches any memory layout.
             for i in np.ndindex(data.shape):
                 original = data[i].copy()
-                data[i] = original + eps
-                plus = float(J().data)
-                data[i] = original - eps
-                minus = float(J().data)
-                data[i] = original
+                try:
+                    data[i] = original + eps
+                    plus = float(J().data)
+                    data[i] = original - eps
+                    minus = float(J().data)
+                finally:
+                    data[i] = original  # restored exactly, even if fn raises
                 grad[i] = (plus - minus) / (2 * eps)
             grads.append(grad)
     return grads
@@ -134,14 +136,15 @@ def gradcheck(
         if ana is None or num is None:
             continue
         excess = np.abs(ana - num) - (atol + rtol * np.abs(num))
-        if excess.size and (excess > 0).any() or not np.isfinite(ana).all():
+        if (excess.size and (excess > 0).any()) or not np.isfinite(ana).all():
             flat = int(np.nanargmax(np.where(np.isfinite(ana), excess, np.inf)))
             where = np.unravel_index(flat, ana.shape) if ana.ndim else ()
             a, n = float(ana[where]), float(num[where])
             rel = abs(a - n) / max(abs(a), abs(n), 1e-300)
             label = f"input {i}" + (f" ({t.name!r})" if t.name else "")
+            index = tuple(int(k) for k in where)
             raise GradcheckError(
-                f"gradcheck failed for {label} of shape {t.shape}: worst element at index {tuple(int(k) for k in where)}: "
+                f"gradcheck failed for {label} of shape {t.shape}: worst element at index {index}: "
                 f"analytic {a:.10g}, numeric {n:.10g}, relative error {rel:.3g} "
                 f"(atol={atol}, rtol={rtol}, eps={eps}; {int((excess > 0).sum())} of {excess.size} elements off)"
             )

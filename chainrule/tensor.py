@@ -33,6 +33,8 @@ def _to_array(data: Any, dtype: Any = None) -> ndarray:
     if dtype is not None:
         return xp.array(data, dtype=dtype)
     if isinstance(data, (ndarray, np.generic)):
+        if data.dtype.kind not in "biufc":
+            raise TypeError(f"tensor(): cannot make a tensor from an array of dtype {data.dtype}; give numbers")
         return xp.array(data)
     try:
         array = xp.asarray(data)
@@ -178,7 +180,13 @@ class Tensor:
         return _F.astype(self, np.float64)
 
     def __array__(self, dtype: Any = None, copy: Any = None) -> ndarray:
-        return self.data if dtype is None else self.data.astype(dtype)
+        # NOTE: NumPy 2 relies on us for ``copy``: np.array(t) passes copy=True and does not
+        # copy again, so returning ``self.data`` would let the caller write into this tensor.
+        if dtype is not None and np.dtype(dtype) != self.data.dtype:
+            if copy is False:
+                raise ValueError(f"converting a {self.data.dtype} tensor to {np.dtype(dtype)} needs a copy")
+            return self.data.astype(dtype)
+        return self.data.copy() if copy else self.data
 
     def __float__(self) -> float:
         return float(self.item())
