@@ -370,17 +370,25 @@ def argmin(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
     return _arg(xp.argmin, x, axis, keepdims, dim, keepdim, "argmin")
 
 
-def softmax(x: Any, axis: int = -1, *, dim: int | None = None) -> Tensor:
+def _softmax_axis(axis: int | None, dim: int | None) -> int:
+    if axis is not None and dim is not None:
+        raise TypeError("give either axis or dim, not both")
+    if dim is not None:
+        return dim
+    return -1 if axis is None else axis
+
+
+def softmax(x: Any, axis: int | None = None, *, dim: int | None = None) -> Tensor:
     """e^x / sum e^x along ``axis`` (default: the last), exact for inputs of any size."""
     x = _tensor(x, "softmax")
-    axis = _pick(axis, dim, -1, "axis", "dim")
+    axis = _softmax_axis(axis, dim)
     return apply(R.Softmax, x, axis=_axis1(axis, x.data.ndim, "softmax"))
 
 
-def log_softmax(x: Any, axis: int = -1, *, dim: int | None = None) -> Tensor:
+def log_softmax(x: Any, axis: int | None = None, *, dim: int | None = None) -> Tensor:
     """x - logsumexp(x) along ``axis`` (default: the last)."""
     x = _tensor(x, "log_softmax")
-    axis = _pick(axis, dim, -1, "axis", "dim")
+    axis = _softmax_axis(axis, dim)
     return apply(R.LogSoftmax, x, axis=_axis1(axis, x.data.ndim, "log_softmax"))
 
 
@@ -399,21 +407,21 @@ def reshape(x: Any, *shape: Any) -> Tensor:
 def transpose(x: Any, *axes: Any) -> Tensor:
     """Permute axes.
 
-    ``transpose(x)`` reverses all axes (NumPy); ``transpose(x, axes)`` with one entry per
-    axis permutes (NumPy); ``transpose(x, i, j)`` on a tensor of more than two axes swaps
-    axes i and j (PyTorch).
+    ``transpose(x)`` reverses all axes (NumPy's ``.T``); ``transpose(x, (2, 0, 1))`` with a
+    tuple permutes (NumPy); ``transpose(x, i, j)`` with two ints swaps axes i and j
+    (PyTorch), so ``w.transpose(0, 1)`` transposes a matrix.
     """
     x = _tensor(x, "transpose")
     ndim = x.data.ndim
+    if len(axes) == 2 and not isinstance(axes[0], (tuple, list)):
+        i, j = _axis1(axes[0], ndim, "transpose"), _axis1(axes[1], ndim, "transpose")
+        order = list(range(ndim))
+        order[i], order[j] = order[j], order[i]
+        return apply(M.Transpose, x, axes=tuple(order))
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         axes = tuple(axes[0])
     if not axes:
         perm = tuple(range(ndim))[::-1]
-    elif len(axes) == 2 and ndim != 2:
-        i, j = _axis1(axes[0], ndim, "transpose"), _axis1(axes[1], ndim, "transpose")
-        order = list(range(ndim))
-        order[i], order[j] = order[j], order[i]
-        perm = tuple(order)
     else:
         perm = tuple(_axis1(a, ndim, "transpose") for a in axes)
         if sorted(perm) != list(range(ndim)):
@@ -428,7 +436,10 @@ def permute(x: Any, *axes: Any) -> Tensor:
         axes = tuple(axes[0])
     if len(axes) != x.data.ndim:
         raise ValueError(f"permute: got {len(axes)} axes for a {x.data.ndim}-d tensor")
-    return transpose(x, tuple(axes))
+    perm = tuple(_axis1(a, x.data.ndim, "permute") for a in axes)
+    if sorted(perm) != list(range(x.data.ndim)):
+        raise ValueError(f"permute: axes {axes} are not a permutation of a {x.data.ndim}-d tensor's axes")
+    return apply(M.Transpose, x, axes=perm)
 
 
 def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:

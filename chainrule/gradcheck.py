@@ -72,14 +72,36 @@ def _numeric(J: Callable[[], Tensor], inputs: list[Any], eps: float) -> list[np.
     return grads
 
 
+def _graph_leaves(root: Tensor) -> list[Tensor]:
+    """Every leaf requiring grad that ``root``'s graph reaches (iteratively)."""
+    leaves: dict[int, Tensor] = {}
+    seen: set[int] = set()
+    stack = [root]
+    while stack:
+        t = stack.pop()
+        node = t._node
+        if node is None:
+            if t._rg:
+                leaves[id(t)] = t
+            continue
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        stack.extend(node.inputs)
+    return list(leaves.values())
+
+
 def _analytic(J: Callable[[], Tensor], inputs: list[Any]) -> list[np.ndarray | None]:
-    saved = [t.grad if isinstance(t, Tensor) else None for t in inputs]
+    with enable_grad():
+        out = J()
+    # NOTE: backward also fills .grad of leaves fn uses but the check does not perturb
+    # (e.g. other module parameters); keep every leaf's gradient as it was.
+    touched = _graph_leaves(out) + [t for t in inputs if isinstance(t, Tensor)]
+    saved = [(t, t.grad) for t in touched]
     try:
-        for t in inputs:
-            if isinstance(t, Tensor):
-                t.grad = None
-        with enable_grad():
-            J().backward()
+        for t, _ in saved:
+            t.grad = None
+        out.backward()
         return [
             (np.zeros(t.shape) if t.grad is None else np.array(t.grad, dtype=np.float64))
             if isinstance(t, Tensor) and t.requires_grad
@@ -87,9 +109,8 @@ def _analytic(J: Callable[[], Tensor], inputs: list[Any]) -> list[np.ndarray | N
             for t in inputs
         ]
     finally:
-        for t, g in zip(inputs, saved):
-            if isinstance(t, Tensor):
-                t.grad = g
+        for t, g in saved:
+            t.grad = g
 
 
 def _warn_precision(inputs: list[Any]) -> None:

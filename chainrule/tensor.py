@@ -338,7 +338,14 @@ class Tensor:
                 "in-place assignment into a tensor that requires grad would corrupt its gradient; "
                 "build a new tensor (chainrule.where, concatenate) or assign to .data under no_grad"
             )
-        self.data[index] = value.data if isinstance(value, Tensor) else value
+        if isinstance(value, Tensor):
+            if value._rg:
+                raise RuntimeError(
+                    "assigning a tensor that requires grad into a tensor would cut it from the graph; "
+                    "build the result with chainrule.where or concatenate instead"
+                )
+            value = value.data
+        self.data[index] = value
 
     # ----------------------------------------------------------------- methods
     def exp(self) -> Tensor:
@@ -403,10 +410,10 @@ class Tensor:
     def logsumexp(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
         return _F.logsumexp(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def softmax(self, axis: Any = -1, *, dim: Any = None) -> Tensor:
+    def softmax(self, axis: Any = None, *, dim: Any = None) -> Tensor:
         return _F.softmax(self, axis, dim=dim)
 
-    def log_softmax(self, axis: Any = -1, *, dim: Any = None) -> Tensor:
+    def log_softmax(self, axis: Any = None, *, dim: Any = None) -> Tensor:
         return _F.log_softmax(self, axis, dim=dim)
 
     def any(self) -> bool:

@@ -270,3 +270,9 @@ def test_no_grad_in_a_thread_does_not_leak_to_others():
     release.set()
     thread.join()
     assert seen == {"main": True, "worker": False}
+
+
+def test_anomaly_checks_ops_outside_the_graph_too():
+    with cr.detect_anomaly(), np.errstate(invalid="ignore"):
+        with pytest.raises(FloatingPointError, match="log"):
+            cr.log(cr.tensor([-1.0]))

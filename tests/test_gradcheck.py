@@ -236,3 +236,10 @@ def test_no_input_requiring_grad_raises_value_error():
 def test_fn_must_return_a_tensor():
     with pytest.raises(TypeError, match="must return a Tensor"):
         cr.gradcheck(lambda t: t.data.sum(), [f64((3,), requires_grad=True)])
+
+
+def test_gradcheck_leaves_gradients_of_other_leaves_alone():
+    w = cr.tensor([2.0], requires_grad=True, dtype=np.float64)
+    x = cr.tensor(np.array([1.0]), requires_grad=True)
+    assert cr.gradcheck(lambda t: (t * w).sum(), [x])
+    assert w.grad is None

@@ -598,3 +598,28 @@ def test_transpose_gradient_is_permuted_back():
     w2 = np.arange(24.0).reshape(4, 3, 2)
     (x.transpose(0, 2) * w2).sum().backward()
     np.testing.assert_array_equal(x.grad, np.swapaxes(w2, 0, 2))
+
+
+def test_two_ints_always_swap_even_on_a_matrix():
+    m = cr.tensor(np.arange(6.0).reshape(2, 3))
+    np.testing.assert_array_equal(m.transpose(0, 1).data, m.data.T)  # PyTorch's w.transpose(0, 1)
+
+
+def test_softmax_rejects_both_axis_and_dim():
+    x = cr.tensor(np.ones((2, 3)))
+    with pytest.raises(TypeError, match="either axis or dim"):
+        x.softmax(axis=-1, dim=0)
+    with pytest.raises(TypeError, match="either axis or dim"):
+        cr.log_softmax(x, axis=1, dim=1)
+    np.testing.assert_allclose(x.softmax(dim=0).data, np.full((2, 3), 0.5))
+
+
+def test_cast_node_describes_both_dtypes():
+    d = cr.tensor([1.0], requires_grad=True).double()
+    assert "float32 -> float64" in repr(d.op)
+
+
+def test_setitem_refuses_a_value_that_requires_grad():
+    target = cr.zeros(3)
+    with pytest.raises(RuntimeError, match="graph"):
+        target[0] = cr.tensor(1.0, requires_grad=True)

@@ -105,7 +105,8 @@ def _forward_error(op: type[Op], inputs: tuple[Tensor, ...], err: Exception) -> 
 
 def check_finite(what: str, node: Op, array: ndarray) -> None:
     if array.dtype.kind in "fc" and not xp.isfinite(array).all():
-        where = f"\n  created at {node.trace}" if node.trace else ""
+        trace = getattr(node, "trace", None) or user_frame()
+        where = f"\n  created at {trace}"
         raise FloatingPointError(
             f"detect_anomaly: {what} of op '{node.name}' is not finite "
             f"(shape {array.shape}, {int((~xp.isfinite(array)).sum())} non-finite values){where}"
@@ -149,6 +150,8 @@ def apply(op: type[Op], *inputs: Tensor, **attrs: Any) -> Tensor:
         out._rg = True
         out._node = node
         return out
+    if state.anomaly:
+        check_finite("forward output", node, data)
     out._rg = False
     out._node = None
     return out
