@@ -14,6 +14,14 @@ class _State(threading.local):
     # Class attributes are the defaults every new thread sees.
     grad_enabled = True
     anomaly = False
+    # While ``chainrule.compile`` traces a function: the list every applied op is appended to.
+    tape: list | None = None
+    # True when apply() must call its watchers (anomaly checks or tracing): one flag to test.
+    watch = False
+
+
+def refresh_watch() -> None:
+    state.watch = state.anomaly or state.tape is not None
 
 
 state = _State()
@@ -33,9 +41,11 @@ class _Switch:
     def __enter__(self) -> None:
         self._previous = getattr(state, self._attr)
         setattr(state, self._attr, self._value)
+        refresh_watch()
 
     def __exit__(self, *exc: object) -> None:
         setattr(state, self._attr, self._previous)
+        refresh_watch()
 
     def __call__(self, fn: F) -> F:
         @functools.wraps(fn)

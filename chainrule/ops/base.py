@@ -144,16 +144,23 @@ def apply(op: type[Op], *inputs: Tensor, **attrs: Any) -> Tensor:
         node.needs_input_grad = needs
         node.retained = None
         node.trace = None
-        if state.anomaly:
-            node.trace = user_frame()
-            check_finite("forward output", node, data)
         out._rg = True
         out._node = node
-        return out
-    if state.anomaly:
-        check_finite("forward output", node, data)
-    out._rg = False
-    out._node = None
+    else:
+        out._rg = False
+        out._node = None
+    if state.watch:
+        _watch(node, inputs, attrs, out)
     return out
+
+
+def _watch(node: Op, inputs: tuple[Tensor, ...], attrs: dict[str, Any], out: Tensor) -> None:
+    """The slow path of apply: anomaly checks and compile tracing."""
+    if state.anomaly:
+        if out._node is not None:
+            node.trace = user_frame()
+        check_finite("forward output", node, out.data)
+    if state.tape is not None:
+        state.tape.append((node, inputs, attrs, out))
 
 __all__ = ["OPS", "Op", "apply", "register", "user_frame", "check_finite"]

@@ -1,0 +1,281 @@
+"""Capture and replay: ``chainrule.compile(fn)`` for functions whose graph does not change.
+
+The first call with a given signature (the shapes, dtypes and requires_grad of the
+arguments) runs ``fn`` eagerly while recording every op applied (the tape). Later
+calls with the same signature replay the tape: each op's forward runs on the new
+arrays, without creating tensors or graph nodes, and ``backward()`` on the result
+runs the op rules in the order the eager engine would, precomputed once, so the
+numbers are identical to eager mode.
+
+What is captured is the ops: the function's Python code does not run again. So the
+function must be a fixed composition of chainrule ops over its arguments and over
+tensors that exist outside it (parameters, whose current ``.data`` is read on every
+call). Not captured: Python control flow that depends on values, NumPy work done
+outside ops (random dropout masks, BatchNorm running-statistics updates), and tensors
+built inside ``fn`` from data (pass such data as an argument). A new argument
+signature is traced afresh (up to ``max_traces``; then a ``CompileError``).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from chainrule.backend import ndarray, xp
+from chainrule.engine import _accumulate_leaf, _count_uses, unbroadcast
+from chainrule.grad_mode import refresh_watch, state
+from chainrule.ops.base import Op
+from chainrule.tensor import Tensor
+
+
+class CompileError(RuntimeError):
+    """The function cannot be captured, or a replayed result is used out of order."""
+
+
+_ARG, _SLOT, _EXT = 0, 1, 2
+
+
+class _ArgRef:
+    """Marks an array inside an op's attributes that is an argument's data."""
+
+    __slots__ = ("index",)
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+
+
+def _substitute(value: Any, arg_ids: dict[int, int]) -> Any:
+    if isinstance(value, ndarray) and id(value) in arg_ids:
+        return _ArgRef(arg_ids[id(value)])
+    if isinstance(value, tuple):
+        return tuple(_substitute(v, arg_ids) for v in value)
+    return value
+
+
+def _has_ref(value: Any) -> bool:
+    if isinstance(value, _ArgRef):
+        return True
+    return isinstance(value, tuple) and any(_has_ref(v) for v in value)
+
+
+def _resolve(value: Any, args: tuple[Tensor, ...]) -> Any:
+    if type(value) is _ArgRef:
+        return args[value.index].data
+    if type(value) is tuple:
+        return tuple(_resolve(v, args) for v in value)
+    return value
+
+
+class _Program:
+    """One traced signature: the forward steps and the backward schedule."""
+
+    def __init__(self, args: tuple[Tensor, ...], tape: list[Any], outputs: tuple[Tensor, ...]) -> None:
+        slot_of: dict[int, int] = {id(a): i for i, a in enumerate(args)}
+        arg_ids = {id(a.data): i for i, a in enumerate(args)}
+        nargs = len(args)
+        self.nargs = nargs
+        self.steps: list[tuple[Op, list[tuple[int, Any]], dict[str, Any], bool, int]] = []
+        node_index: dict[int, int] = {}
+        for k, (node, inputs, attrs, out) in enumerate(tape):
+            refs: list[tuple[int, Any]] = []
+            for t in inputs:
+                slot = slot_of.get(id(t))
+                if slot is not None:
+                    refs.append((_SLOT, slot))
+                elif t._node is not None:
+                    raise CompileError(
+                        f"compile: op '{node.name}' uses a tensor computed outside the compiled function "
+                        f"(made by '{t._node.name}'): pass it as an argument or detach it"
+                    )
+                else:
+                    refs.append((_EXT, t))
+            attrs = {name: _substitute(value, arg_ids) for name, value in attrs.items()}
+            dynamic = any(_has_ref(value) for value in attrs.values())
+            slot_of[id(out)] = nargs + k
+            node_index[id(node)] = k
+            self.steps.append((node, refs, attrs, dynamic, nargs + k))
+        self.nslots = nargs + len(tape)
+        self.output_slots = []
+        for o in outputs:
+            if id(o) not in slot_of:
+                raise CompileError("compile: fn must return tensors computed from its arguments by chainrule ops")
+            self.output_slots.append(slot_of[id(o)])
+        self.differentiable = bool(outputs) and outputs[0]._node is not None
+        if self.differentiable:
+            self._schedule(outputs[0], node_index, args)
+        self.generation = 0
+
+    def _schedule(self, root: Tensor, node_index: dict[int, int], args: tuple[Tensor, ...]) -> None:
+        """Replicate the engine's processing order once (it depends only on the graph)."""
+        for node in _count_uses(root._node):
+            if id(node) not in node_index:
+                raise CompileError(
+                    f"compile: op '{node.name}' was not recorded by the tracer "
+                    "(custom chainrule.Function ops cannot be captured yet)"
+                )
+        uses = _count_uses(root._node)
+        arg_slot = {id(a): i for i, a in enumerate(args)}
+        self.root_index = node_index[id(root._node)]
+        self.leaves: list[Tensor] = []
+        self.grad_args = [i for i, a in enumerate(args) if a._rg]
+        order: list[tuple[int, list[tuple[int, Any, tuple[int, ...]]]]] = []
+        has_grad = {id(root._node)}
+        ready = [root._node]
+        while ready:
+            node = ready.pop()
+            edges: list[tuple[int, Any, tuple[int, ...]]] = []
+            for t, need in zip(node.inputs, node.needs_input_grad):
+                parent = t._node
+                shape = t.data.shape
+                if parent is None:
+                    if not t._rg:
+                        edges.append((-1, None, shape))
+                    elif id(t) in arg_slot:
+                        edges.append((_ARG, arg_slot[id(t)], shape))
+                    else:
+                        if all(leaf is not t for leaf in self.leaves):
+                            self.leaves.append(t)
+                        edges.append((_EXT, t, shape))
+                    continue
+                edges.append((_SLOT, node_index[id(parent)], shape))
+                if need:
+                    has_grad.add(id(parent))
+                uses[parent] -= 1
+                if uses[parent] == 0 and id(parent) in has_grad:
+                    ready.append(parent)
+            order.append((node_index[id(node)], edges))
+        self.order = order
+
+    def forward(self, args: tuple[Tensor, ...]) -> list[ndarray]:
+        values: list[Any] = [None] * self.nslots
+        for i, a in enumerate(args):
+            values[i] = a.data
+        for node, refs, attrs, dynamic, slot in self.steps:
+            arrays = [values[r] if kind == _SLOT else r.data for kind, r in refs]
+            node.saved = None
+            if dynamic:
+                attrs = {k: _resolve(v, args) for k, v in attrs.items()}
+            data = node.forward(*arrays, **attrs)
+            values[slot] = data if type(data) is ndarray else xp.asarray(data)
+        self.generation += 1
+        return values
+
+    def backward(self, upstream: ndarray) -> list[ndarray | None]:
+        pending: list[Any] = [None] * len(self.steps)
+        arg_grads: list[ndarray | None] = [None] * self.nargs
+        pending[self.root_index] = upstream
+        steps = self.steps
+        for index, edges in self.order:
+            g = pending[index]
+            pending[index] = None
+            if g is None:
+                continue
+            node = steps[index][0]
+            downstream = node._vjp(g)
+            node.saved = None
+            for (kind, target, shape), dg in zip(edges, downstream):
+                if dg is None or kind == -1:
+                    continue
+                if dg.shape != shape:
+                    dg = unbroadcast(dg, shape)
+                if kind == _SLOT:
+                    previous = pending[target]
+                    pending[target] = dg if previous is None else previous + dg
+                elif kind == _EXT:
+                    _accumulate_leaf(target, dg, g)
+                else:
+                    previous = arg_grads[target]
+                    arg_grads[target] = dg if previous is None else previous + dg
+        return arg_grads
+
+
+class _Replayed(Op):
+    """The node of a replayed result: its rule runs the whole captured backward."""
+
+    __slots__ = ("program", "generation")
+    name = "compiled"
+
+    def backward(self, upstream: ndarray) -> tuple[ndarray | None, ...]:
+        if self.generation != self.program.generation:
+            raise CompileError(
+                "compile: this result's intermediates were overwritten by a later call of the compiled "
+                "function; call backward() before calling the function again"
+            )
+        grads = self.program.backward(upstream)
+        return tuple(grads[i] for i in self.program.grad_args) + (None,) * len(self.program.leaves)
+
+    _vjp = backward
+
+
+class CompiledFunction:
+    """A function captured by ``chainrule.compile``; call it like the original."""
+
+    def __init__(self, fn: Callable[..., Any], max_traces: int = 8) -> None:
+        self.fn = fn
+        self.max_traces = max_traces
+        self.programs: dict[tuple[Any, ...], _Program] = {}
+        functools.update_wrapper(self, fn)
+
+    def _signature(self, args: tuple[Tensor, ...]) -> tuple[Any, ...]:
+        return (state.grad_enabled, *((a.data.shape, a.data.dtype.str, a._rg) for a in args))
+
+    def __call__(self, *args: Any) -> Any:
+        tensors = tuple(a if isinstance(a, Tensor) else Tensor._wrap(np.asarray(a)) for a in args)
+        key = self._signature(tensors)
+        program = self.programs.get(key)
+        if program is None:
+            return self._trace(tensors, key)
+        values = program.forward(tensors)
+        outs = []
+        for n, slot in enumerate(program.output_slots):
+            out = Tensor._wrap(values[slot])
+            if n == 0 and program.differentiable:
+                node = object.__new__(_Replayed)
+                node.saved = None
+                node.program = program
+                node.generation = program.generation
+                node.inputs = tuple(tensors[i] for i in program.grad_args) + tuple(program.leaves)
+                node.needs_input_grad = (True,) * len(node.inputs)
+                node.retained = None
+                node.trace = None
+                out._rg = True
+                out._node = node
+            outs.append(out)
+        return outs[0] if self._single else tuple(outs)
+
+    def _trace(self, args: tuple[Tensor, ...], key: tuple[Any, ...]) -> Any:
+        if len(self.programs) >= self.max_traces:
+            raise CompileError(
+                f"compile: {getattr(self.fn, '__name__', 'fn')} was traced for {self.max_traces} different "
+                "argument signatures (shapes/dtypes); its graph keeps changing, so call it uncompiled"
+            )
+        tape: list[Any] = []
+        previous = state.tape
+        state.tape = tape
+        refresh_watch()
+        try:
+            result = self.fn(*args)
+        finally:
+            state.tape = previous
+            refresh_watch()
+        self._single = isinstance(result, Tensor)
+        outputs = (result,) if self._single else tuple(result)
+        if not all(isinstance(o, Tensor) for o in outputs):
+            raise CompileError("compile: fn must return a Tensor or a tuple of Tensors")
+        self.programs[key] = _Program(args, tape, outputs)
+        return result
+
+
+def compile(fn: Callable[..., Any] | None = None, *, max_traces: int = 8) -> Any:
+    """Capture ``fn`` (forward to a loss) once and replay it on later calls.
+
+    ``loss = step(x, y); loss.backward()`` then works as in eager mode, with the same
+    numbers. Only the first returned tensor is differentiable; others are values.
+    Usable as ``@chainrule.compile`` or ``chainrule.compile(fn, max_traces=...)``.
+    """
+    if fn is None:
+        return functools.partial(compile, max_traces=max_traces)
+    return CompiledFunction(fn, max_traces=max_traces)

@@ -1,0 +1,143 @@
+"""chainrule.compile: capture once, replay with identical numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import chainrule as cr
+from chainrule.compile_mode import CompileError
+
+
+def make_params(seed=0, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    shapes = [(4, 2), (4,), (1, 4), (1,)]
+    return [cr.tensor(rng.normal(size=s).astype(dtype), requires_grad=True) for s in shapes]
+
+
+def xor_loss(params):
+    w1, b1, w2, b2 = params
+
+    def loss(x, y):
+        hidden = cr.sigmoid(cr.linear(x, w1, b1))
+        out = cr.sigmoid(cr.linear(hidden, w2, b2))
+        return ((out - y) ** 2).mean()
+
+    return loss
+
+
+X = np.array([[0, 0], [0, 1], [1, 0], [1, 1]], dtype=np.float64)
+Y = np.array([[0], [1], [1], [0]], dtype=np.float64)
+
+
+def train(step, params, steps=200, lr=0.5):
+    losses = []
+    for _ in range(steps):
+        loss = step(cr.tensor(X), cr.tensor(Y))
+        for p in params:
+            p.grad = None
+        loss.backward()
+        with cr.no_grad():
+            for p in params:
+                p.data -= lr * p.grad
+        losses.append(loss.item())
+    return losses
+
+
+def test_replay_is_bit_for_bit_identical_to_eager():
+    eager_params, compiled_params = make_params(), make_params()
+    eager = train(xor_loss(eager_params), eager_params)
+    step = cr.compile(xor_loss(compiled_params))
+    compiled = train(step, compiled_params)
+    assert eager == compiled
+    for a, b in zip(eager_params, compiled_params):
+        assert np.array_equal(a.data, b.data)
+    assert len(step.programs) == 1  # traced once, replayed 199 times
+    assert eager[-1] < eager[0]
+
+
+def test_replayed_result_has_a_single_compiled_node():
+    params = make_params()
+    step = cr.compile(xor_loss(params))
+    step(cr.tensor(X), cr.tensor(Y))
+    loss = step(cr.tensor(X), cr.tensor(Y))
+    assert loss.op.name == "compiled"
+    assert set(map(id, loss.op.inputs)) == set(map(id, params))
+
+
+def test_new_shapes_are_traced_again():
+    params = make_params()
+    step = cr.compile(xor_loss(params))
+    full = step(cr.tensor(X), cr.tensor(Y))
+    half = step(cr.tensor(X[:2]), cr.tensor(Y[:2]))
+    again = step(cr.tensor(X[:2]), cr.tensor(Y[:2]))
+    assert len(step.programs) == 2
+    assert again.item() == half.item() != full.item()
+
+
+def test_too_many_signatures_raise():
+    step = cr.compile(lambda x: (x * 2).sum(), max_traces=2)
+    step(cr.tensor(np.ones(1)))
+    step(cr.tensor(np.ones(2)))
+    with pytest.raises(CompileError, match="2 different"):
+        step(cr.tensor(np.ones(3)))
+
+
+def test_backward_after_a_later_call_raises():
+    params = make_params()
+    step = cr.compile(xor_loss(params))
+    step(cr.tensor(X), cr.tensor(Y))
+    first = step(cr.tensor(X), cr.tensor(Y))
+    step(cr.tensor(X), cr.tensor(Y))
+    with pytest.raises(CompileError, match="overwritten"):
+        first.backward()
+
+
+def test_arguments_requiring_grad_and_index_targets_are_replayed():
+    def loss(logits, targets):
+        logp = cr.log_softmax(logits, axis=1)
+        return -logp[np.arange(3), targets].mean()
+
+    step = cr.compile(loss)
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        z = rng.normal(size=(3, 4))
+        t = rng.integers(0, 4, size=3)
+        a = cr.tensor(z, requires_grad=True)
+        b = cr.tensor(z, requires_grad=True)
+        step(a, cr.tensor(t)).backward()
+        loss(b, cr.tensor(t)).backward()
+        np.testing.assert_array_equal(a.grad, b.grad)
+
+
+def test_extra_outputs_are_values():
+    w = cr.tensor(np.array([1.0, 2.0]), requires_grad=True)
+
+    def f(x):
+        y = x * w
+        return y.sum(), y
+
+    step = cr.compile(f)
+    step(cr.tensor(np.ones(2)))
+    loss, y = step(cr.tensor(np.array([3.0, 4.0])))
+    assert loss.item() == 11.0
+    np.testing.assert_array_equal(y.data, [3.0, 8.0])
+    assert not y.requires_grad
+    loss.backward()
+    np.testing.assert_array_equal(w.grad, [3.0, 4.0])
+
+
+def test_tensor_from_an_outer_graph_is_refused():
+    w = cr.tensor(np.ones(2), requires_grad=True)
+    outer = w * 2
+    step = cr.compile(lambda x: (x * outer).sum())
+    with pytest.raises(CompileError, match="outside"):
+        step(cr.tensor(np.ones(2)))
+
+
+def test_parameter_updates_between_calls_are_seen():
+    w = cr.tensor(np.array([1.0]), requires_grad=True)
+    step = cr.compile(lambda x: (x * w).sum())
+    step(cr.tensor(np.array([2.0])))
+    w.data = np.array([5.0])  # rebinding .data works too
+    assert step(cr.tensor(np.array([2.0]))).item() == 10.0
