@@ -91,14 +91,14 @@ _BINARY = {
 
 def _binary(name: str, a: Any, b: Any) -> Tensor:
     """Apply a binary op; the Python number side takes the tensor side's dtype."""
-    if type(a) is Tensor:
-        if type(b) is not Tensor:
+    if isinstance(a, Tensor):
+        if not isinstance(b, Tensor):
             if name == "pow" and isinstance(b, _PY_SCALARS):
                 return apply(E.PowScalar, a, exponent=b)
             if not isinstance(b, (*_PY_SCALARS, ndarray, np.generic)):
                 return NotImplemented
             b = _lift(b, a, name)
-    elif type(b) is Tensor:
+    elif isinstance(b, Tensor):
         if not isinstance(a, (*_PY_SCALARS, ndarray, np.generic)):
             return NotImplemented
         a = _lift(a, b, name)

@@ -1,0 +1,234 @@
+"""Activation layers: thin modules over the functions in ``chainrule.nn.functional``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import chainrule.functional as F
+from chainrule.nn import functional as NF
+from chainrule.nn.module import Module, Parameter, register_module, resolve_dtype
+from chainrule.tensor import Tensor
+
+
+class _Stateless(Module):
+    """An activation without parameters; its config is just its type (plus its hyper-parameters)."""
+
+    _fields: tuple[str, ...] = ()
+
+    def get_config(self) -> dict[str, Any]:
+        return {"type": type(self).__name__, **{f: getattr(self, f) for f in self._fields}}
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{f}={getattr(self, f)!r}" for f in self._fields)
+
+
+@register_module
+class Identity(_Stateless):
+    """f(x) = x."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+
+    def forward(self, x: Any) -> Tensor:
+        return NF.identity(x)
+
+
+@register_module
+class Sigmoid(_Stateless):
+    """f(x) = 1 / (1 + e^-x);  f' = f (1 - f)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    def forward(self, x: Any) -> Tensor:
+        return F.sigmoid(x)
+
+
+@register_module
+class Tanh(_Stateless):
+    """f(x) = tanh(x);  f' = 1 - f^2."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    def forward(self, x: Any) -> Tensor:
+        return F.tanh(x)
+
+
+@register_module
+class ReLU(_Stateless):
+    """f(x) = max(0, x);  f'(0) is taken as 0."""
+
+    def __init__(self) -> None:
+        super().__init__()
+
+    def forward(self, x: Any) -> Tensor:
+        return F.relu(x)
+
+
+@register_module
+class LeakyReLU(_Stateless):
+    """f(x) = x if x > 0 else negative_slope * x (default slope 0.01)."""
+
+    _fields = ("negative_slope",)
+
+    def __init__(self, negative_slope: float = 0.01) -> None:
+        super().__init__()
+        self.negative_slope = float(negative_slope)
+
+    def forward(self, x: Any) -> Tensor:
+        return F.leaky_relu(x, self.negative_slope)
+
+
+@register_module
+class ELU(_Stateless):
+    """f(x) = x if x > 0 else alpha (e^x - 1)."""
+
+    _fields = ("alpha",)
+
+    def __init__(self, alpha: float = 1.0) -> None:
+        super().__init__()
+        self.alpha = float(alpha)
+
+    def forward(self, x: Any) -> Tensor:
+        return F.elu(x, self.alpha)
+
+
+@register_module
+class Softplus(_Stateless):
+    """f(x) = ln(1 + e^(beta x)) / beta (a smooth ReLU), stable for any x."""
+
+    _fields = ("beta",)
+
+    def __init__(self, beta: float = 1.0) -> None:
+        super().__init__()
+        self.beta = float(beta)
+
+    def forward(self, x: Any) -> Tensor:
+        return F.softplus(x, self.beta)
+
+
+@register_module
+class GELU(_Stateless):
+    """GELU with the tanh approximation (= PyTorch's ``GELU(approximate="tanh")``; see ``nn.functional.gelu``)."""
+
+    _fields = ("approximate",)
+
+    def __init__(self, approximate: str = "tanh") -> None:
+        super().__init__()
+        NF.check_gelu_mode(approximate)
+        self.approximate = approximate
+
+    def forward(self, x: Any) -> Tensor:
+        return NF.gelu(x, self.approximate)
+
+
+@register_module
+class Softmax(_Stateless):
+    """softmax along ``axis`` (default the last)."""
+
+    _fields = ("axis",)
+
+    def __init__(self, axis: int = -1) -> None:
+        super().__init__()
+        self.axis = int(axis)
+
+    def forward(self, x: Any) -> Tensor:
+        return F.softmax(x, self.axis)
+
+
+@register_module
+class LogSoftmax(_Stateless):
+    """log-softmax along ``axis`` (default the last)."""
+
+    _fields = ("axis",)
+
+    def __init__(self, axis: int = -1) -> None:
+        super().__init__()
+        self.axis = int(axis)
+
+    def forward(self, x: Any) -> Tensor:
+        return F.log_softmax(x, self.axis)
+
+
+@register_module
+class Flatten(_Stateless):
+    """Merge the axes from ``start_axis`` on: (N, 28, 28) -> (N, 784) with the default start_axis=1."""
+
+    _fields = ("start_axis",)
+
+    def __init__(self, start_axis: int = 1) -> None:
+        super().__init__()
+        self.start_axis = int(start_axis)
+
+    def forward(self, x: Any) -> Tensor:
+        return F.flatten(x, self.start_axis)
+
+
+@register_module
+class PReLU(Module):
+    """f(x) = x if x > 0 else a x with a learnable slope a (init 0.25).
+
+    ``num_parameters=1`` shares one slope; ``num_parameters=C`` learns one per channel
+    (axis 1 of the input). ``weight`` has shape (num_parameters,).
+    """
+
+    def __init__(self, num_parameters: int = 1, init: float = 0.25, *, dtype: Any = None) -> None:
+        super().__init__()
+        self.num_parameters = int(num_parameters)
+        self.init = float(init)
+        self.weight = Parameter(np.full(self.num_parameters, self.init, dtype=resolve_dtype(dtype)))
+
+    def forward(self, x: Any) -> Tensor:
+        return NF.prelu(x, self.weight)
+
+    def extra_repr(self) -> str:
+        return f"num_parameters={self.num_parameters}"
+
+    def get_config(self) -> dict[str, Any]:
+        return {"type": "PReLU", "num_parameters": self.num_parameters, "init": self.init}
+
+
+_BY_NAME: dict[str, type[Module]] = {
+    "relu": ReLU,
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+    "leaky_relu": LeakyReLU,
+    "elu": ELU,
+    "softplus": Softplus,
+    "gelu": GELU,
+    "prelu": PReLU,
+    "identity": Identity,
+    "linear": Identity,
+    "softmax": Softmax,
+    "log_softmax": LogSoftmax,
+}
+
+
+def make_activation(name: str | None, dtype: Any = None) -> Module:
+    """A fresh activation module from its name ("relu", "sigmoid", ...); None means Identity."""
+    if name is None:
+        return Identity()
+    if not isinstance(name, str) or name.lower() not in _BY_NAME:
+        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(sorted(_BY_NAME))} or None")
+    cls = _BY_NAME[name.lower()]
+    return cls(dtype=dtype) if cls is PReLU else cls()
+
+
+__all__ = [
+    "ELU",
+    "GELU",
+    "Flatten",
+    "Identity",
+    "LeakyReLU",
+    "LogSoftmax",
+    "PReLU",
+    "ReLU",
+    "Sigmoid",
+    "Softmax",
+    "Softplus",
+    "Tanh",
+    "make_activation",
+]
