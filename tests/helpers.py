@@ -158,3 +158,20 @@ def apart_pair(rng: np.random.Generator, shape_a: tuple[int, ...], shape_b: tupl
     a = rng.integers(-3, 3, shape_a) + 0.25 + rng.uniform(-0.1, 0.1, shape_a)
     b = rng.integers(-3, 3, shape_b) + 0.75 + rng.uniform(-0.1, 0.1, shape_b)
     return [a, b]
+
+
+DOCS = __import__("pathlib").Path(__file__).resolve().parents[1] / "docs"
+
+
+def run_doc(name: str) -> dict[str, Any]:
+    """Execute the ```python blocks of docs/<name> in order, in one namespace, and return it."""
+    import re
+
+    text = (DOCS / name).read_text(encoding="utf-8")
+    blocks = re.findall(r"^```python\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE)
+    assert blocks, f"docs/{name} should hold python code blocks"
+    namespace: dict[str, Any] = {"__name__": f"docs_{name}"}
+    for i, block in enumerate(blocks):
+        exec(compile(block, f"{name}[block {i}]", "exec"), namespace)
+    namespace["__blocks__"] = blocks
+    return namespace

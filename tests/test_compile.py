@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import run_doc
 
 import chainrule as cr
 from chainrule.compile_mode import CompileError
@@ -141,3 +142,8 @@ def test_parameter_updates_between_calls_are_seen():
     step(cr.tensor(np.array([2.0])))
     w.data = np.array([5.0])  # rebinding .data works too
     assert step(cr.tensor(np.array([2.0]))).item() == 10.0
+
+
+def test_docs_compile_example_runs():
+    namespace = run_doc("compile.md")
+    assert len(namespace["xor_loss"].programs) == 1

@@ -7,15 +7,11 @@ docs/custom_functions.md, whose code blocks are executed here.
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import numpy as np
 import pytest
+from helpers import run_doc
 
 import chainrule as cr
-
-DOC = Path(__file__).resolve().parents[1] / "docs" / "custom_functions.md"
 
 
 class LpPool(cr.Function):
@@ -321,17 +317,9 @@ def test_function_without_forward_or_backward_raises():
 
 
 # --------------------------------------------------------------------- the docs are executed
-def doc_code_blocks() -> list[str]:
-    text = DOC.read_text(encoding="utf-8")
-    return re.findall(r"^```python\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE)
-
-
 def test_docs_custom_functions_code_runs_and_gradchecks():
-    blocks = doc_code_blocks()
-    assert len(blocks) >= 3, "docs/custom_functions.md should hold the Lp pooling example in python blocks"
-    namespace: dict = {"__name__": "docs_custom_functions"}
-    for i, block in enumerate(blocks):
-        exec(compile(block, f"{DOC.name}[block {i}]", "exec"), namespace)
+    namespace = run_doc("custom_functions.md")
+    assert len(namespace["__blocks__"]) >= 3, "docs/custom_functions.md should hold the Lp pooling example"
 
     DocLpPool = namespace["LpPool"]
     assert issubclass(DocLpPool, cr.Function)

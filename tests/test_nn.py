@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import copy
-import re
-from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import run_doc
 
 import chainrule as cr
 from chainrule import nn
@@ -388,17 +387,6 @@ def test_deepcopy_gives_an_independent_model():
 
 
 # --------------------------------------------------------------------- the docs are executed
-DOCS = Path(__file__).resolve().parents[1] / "docs"
-
-
-def run_doc(name: str) -> dict:
-    text = (DOCS / name).read_text(encoding="utf-8")
-    blocks = re.findall(r"^```python\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE)
-    assert blocks, f"docs/{name} should hold python code blocks"
-    namespace: dict = {"__name__": f"docs_{name}"}
-    for i, block in enumerate(blocks):
-        exec(compile(block, f"{name}[block {i}]", "exec"), namespace)
-    return namespace
 
 
 def test_docs_nn_code_runs(capsys):
