@@ -1,0 +1,71 @@
+"""Stochastic gradient descent, with momentum, Nesterov momentum and weight decay (PyTorch's rule)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from chainrule.optim.optimizer import Optimizer, ParamsT, check_hyper
+from chainrule.tensor import Tensor
+
+
+class SGD(Optimizer):
+    """Gradient descent: ``p <- p - lr * g``.
+
+    With ``weight_decay`` λ the gradient is ``g + λ p`` (an L2 penalty (λ/2)‖p‖² in the loss).
+    With ``momentum`` μ a velocity ``v <- μ v + (1 - dampening) g`` (``v = g`` on the first
+    step) replaces ``g``; ``nesterov=True`` steps along ``g + μ v`` instead. This is
+    PyTorch's formulation: the learning rate multiplies the velocity, it is not inside it.
+
+    Full-batch gradient descent is this optimizer fed the gradient of the loss over the
+    whole training set (``fit(..., batch_size=None)``); minibatch SGD feeds it minibatches.
+    ``maximize=True`` ascends instead of descending.
+    """
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-3,
+        momentum: float = 0.0,
+        dampening: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        defaults = dict(
+            lr=lr,
+            momentum=momentum,
+            dampening=dampening,
+            nesterov=nesterov,
+            weight_decay=weight_decay,
+            maximize=maximize,
+        )
+        super().__init__(params, defaults)
+
+    def _validate(self, group: dict[str, Any]) -> None:
+        super()._validate(group)
+        group["momentum"] = check_hyper("momentum", group["momentum"], owner="SGD")
+        group["dampening"] = check_hyper("dampening", group["dampening"], owner="SGD")
+        group["weight_decay"] = check_hyper("weight_decay", group["weight_decay"], owner="SGD")
+        group["nesterov"] = bool(group["nesterov"])
+        group["maximize"] = bool(group["maximize"])
+        if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
+            raise ValueError("SGD: Nesterov momentum requires momentum > 0 and dampening = 0")
+
+    def _update(self, param: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
+        if group["maximize"]:
+            grad = -grad
+        if group["weight_decay"]:
+            grad = grad + group["weight_decay"] * param.data
+        momentum = group["momentum"]
+        if momentum:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = grad.copy()
+            else:
+                buf *= momentum
+                buf += (1.0 - group["dampening"]) * grad
+            grad = grad + momentum * buf if group["nesterov"] else buf
+        param.data -= group["lr"] * grad
