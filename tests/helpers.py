@@ -167,7 +167,7 @@ def run_doc(name: str) -> dict[str, Any]:
     """Execute the ```python blocks of docs/<name> in order, in one namespace, and return it."""
     import re
 
-    text = (DOCS / name).read_text(encoding="utf-8")
+    text = (DOCS / name).resolve().read_text(encoding="utf-8")
     blocks = re.findall(r"^```python\n(.*?)^```", text, flags=re.DOTALL | re.MULTILINE)
     assert blocks, f"docs/{name} should hold python code blocks"
     namespace: dict[str, Any] = {"__name__": f"docs_{name}"}
