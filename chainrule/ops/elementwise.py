@@ -91,7 +91,11 @@ class Pow(Op):
     def backward(self, upstream: ndarray) -> Grads:
         a, b, out = self.saved
         need_a, need_b = self.needs_input_grad
-        grad_a = upstream * b * a ** (b - 1) if need_a else None
+        grad_a = None
+        if need_a:
+            # NOTE: df/da is 0 where b == 0 (a^0 is constant), also at a == 0 where b a^(b-1) is 0 * inf.
+            with xp.errstate(divide="ignore", invalid="ignore"):
+                grad_a = upstream * xp.where(b == 0, 0, b * a ** (b - 1))
         grad_b = None
         if need_b:
             zero = (a == 0) & (b >= 0)
@@ -192,6 +196,8 @@ class PowScalar(Op):
         x = self.saved
         if p == 2:
             return (upstream * (2 * x),)
+        if p == 0:  # NOTE: x^0 is constant; p x^(p-1) would give 0 * inf = nan at x = 0
+            return (xp.zeros_like(upstream),)
         return (upstream * (p * x ** (p - 1)),)
 
 
@@ -273,14 +279,22 @@ class Tanh(Op):
 class Sigmoid(Op):
     """f(x) = 1 / (1 + e^-x);  f'(x) = f(x) (1 - f(x)).
 
-    NOTE: computed as e^-|x| based forms so no exp overflows for |x| up to 1e4 and beyond.
+    NOTE: 1 / (1 + e^-x) is exact wherever e^-x does not overflow, and it is computed in
+    place (4 ufunc calls). Only when some x is below -80 (where e^-x could overflow) the
+    e^-|x| form is used, so inputs of +-1e4 give exact, finite results without warnings.
     """
 
     name = "sigmoid"
 
     def forward(self, x: ndarray) -> ndarray:
-        z = xp.exp(-xp.abs(x))
-        out = xp.where(x >= 0, 1 / (1 + z), z / (1 + z))
+        if x.dtype.kind == "f" and (x.size == 0 or x.min() > -80):
+            out = xp.negative(x, out=xp.empty_like(x))  # out= keeps 0-d results arrays
+            xp.exp(out, out=out)
+            out += 1
+            xp.reciprocal(out, out=out)
+        else:
+            z = xp.exp(-xp.abs(x))
+            out = xp.where(x >= 0, 1 / (1 + z), z / (1 + z))
         self.saved = out
         return out
 
@@ -368,7 +382,7 @@ class Clip(Op):
     """f(x) = min(max(x, lo), hi);  f'(x) = 1 inside [lo, hi] (bounds included), else 0."""
 
     name = "clip"
-    __slots__ = ("lo", "hi")
+    __slots__ = ("hi", "lo")
 
     def forward(self, x: ndarray, lo: float | None, hi: float | None) -> ndarray:
         self.lo, self.hi = lo, hi
@@ -390,11 +404,16 @@ class Cast(Op):
     """f(x) = x converted to another dtype; the gradient is converted back."""
 
     name = "cast"
-    __slots__ = ("dtype",)
+    __slots__ = ("dtype", "source_dtype")
 
     def forward(self, x: ndarray, dtype: object) -> ndarray:
-        self.dtype = x.dtype
-        return x.astype(dtype)
+        self.source_dtype = x.dtype
+        out = x.astype(dtype)
+        self.dtype = out.dtype
+        return out
 
     def backward(self, upstream: ndarray) -> Grads:
-        return (upstream.astype(self.dtype),)
+        return (upstream.astype(self.source_dtype),)
+
+    def describe(self) -> str:
+        return f"{self.source_dtype} -> {self.dtype}"

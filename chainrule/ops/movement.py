@@ -15,7 +15,7 @@ class Reshape(Op):
     """f(x) = x viewed with another shape; the gradient is reshaped back."""
 
     name = "reshape"
-    __slots__ = ("shape", "in_shape")
+    __slots__ = ("in_shape", "shape")
 
     def forward(self, x: ndarray, shape: tuple[int, ...]) -> ndarray:
         self.in_shape = x.shape
@@ -74,7 +74,7 @@ class Index(Op):
     """
 
     name = "index"
-    __slots__ = ("index", "in_shape")
+    __slots__ = ("in_shape", "index")
 
     def forward(self, x: ndarray, index: Any) -> ndarray:
         self.index, self.in_shape = index, x.shape

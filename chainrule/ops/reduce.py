@@ -20,7 +20,7 @@ def _expand(upstream: ndarray, axis: tuple[int, ...] | None, keepdims: bool) -> 
 
 
 class _Reduction(Op):
-    __slots__ = ("axis", "keepdims", "in_shape")
+    __slots__ = ("axis", "in_shape", "keepdims")
 
 
 @register
