@@ -58,6 +58,7 @@ from chainrule.functional import (
     reshape,
     sigmoid,
     softmax,
+    softmax_cross_entropy,
     softplus,
     sqrt,
     squeeze,
@@ -98,6 +99,7 @@ __all__ = [
     "exp", "eye", "flatten", "full", "gradcheck", "is_grad_enabled", "leaky_relu", "linear", "log",
     "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg",
     "no_grad", "numerical_grad", "ones", "ones_like", "ops", "permute", "pow", "rand", "randn", "relu",
-    "reshape", "sigmoid", "softmax", "softplus", "sqrt", "squeeze", "stack", "sub", "sum", "swapaxes",
+    "reshape", "sigmoid", "softmax", "softmax_cross_entropy", "softplus", "sqrt", "squeeze", "stack", "sub",
+    "sum", "swapaxes",
     "tanh", "tensor", "transpose", "unbroadcast", "unsqueeze", "var", "where", "zeros", "zeros_like",
 ]

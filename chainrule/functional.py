@@ -17,6 +17,7 @@ import numpy as np
 from chainrule.backend import ndarray, xp
 from chainrule.ops import elementwise as E
 from chainrule.ops import linalg as L
+from chainrule.ops import loss as LS
 from chainrule.ops import movement as M
 from chainrule.ops import reduce as R
 from chainrule.ops.base import apply
@@ -546,3 +547,26 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
     if bias.data.shape != weight.data.shape[:1]:
         raise ValueError(f"linear: bias of shape {bias.shape} does not fit weight of shape {weight.shape}")
     return apply(L.Linear, x, weight, bias)
+
+
+# --------------------------------------------------------------------- fused losses
+def softmax_cross_entropy(logits: Any, targets: Any, reduction: str = "mean") -> Tensor:
+    """Cross-entropy of softmax(logits) (N, C) against class indices (N,), as one fused op.
+
+    L_n = logsumexp(z_n) - z_n[y_n]; the gradient wrt the logits is (softmax(z) - onehot(y)) / N
+    for ``reduction="mean"`` ("sum" and "none" also accepted). ``chainrule.nn.functional.cross_entropy``
+    adds class weights, ignore_index and probability targets on top.
+    """
+    z = _tensor(logits, "softmax_cross_entropy")
+    y = targets.data if isinstance(targets, Tensor) else xp.asarray(targets)
+    if z.data.ndim != 2 or y.shape != z.data.shape[:1]:
+        raise ValueError(
+            f"softmax_cross_entropy: expected logits (N, C) and N class indices, got shapes {z.shape} and {y.shape}"
+        )
+    if y.dtype.kind not in "iu":
+        raise TypeError(f"softmax_cross_entropy: targets must be integer class indices, got dtype {y.dtype}")
+    if y.size and (y.min() < 0 or y.max() >= z.data.shape[1]):
+        raise IndexError(f"softmax_cross_entropy: targets must lie in 0..{z.data.shape[1] - 1}")
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"softmax_cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
+    return apply(LS.CrossEntropy, z, targets=y, reduction=reduction)

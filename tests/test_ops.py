@@ -213,6 +213,19 @@ def linear_cases(draw: Any) -> Case:
     return Case(tuple(arrays), {}, seed)
 
 
+@st.composite
+def cross_entropy_cases(draw: Any) -> Case:
+    seed, rng = _rng(draw)
+    n, c = draw(st.integers(1, 5)), draw(st.integers(1, 5))
+    targets = rng.integers(0, c, size=n)
+    reduction = draw(st.sampled_from(["mean", "sum", "none"]))
+    return Case((normal(rng, (n, c)) * 3,), {"targets": targets, "reduction": reduction}, seed)
+
+
+def torch_cross_entropy(z: torch.Tensor, targets: np.ndarray, reduction: str) -> torch.Tensor:
+    return TF.cross_entropy(z, torch.from_numpy(targets), reduction=reduction)
+
+
 # --------------------------------------------------------------------- movement
 def _flat_positions(shape: tuple[int, ...], index: Any) -> torch.Tensor:
     """Which flat elements ``x[index]`` picks, by NumPy's indexing rules (which chainrule follows)."""
@@ -459,6 +472,15 @@ SPECS: dict[str, OpSpec] = {
     # ---- linear algebra
     "matmul": OpSpec(matmul_cases(), (lambda a, b: a @ b, cr.matmul, lambda a, b: a.matmul(b)), torch.matmul),
     "linear": OpSpec(linear_cases(), (cr.linear,), TF.linear),
+    # ---- fused losses
+    "cross_entropy": OpSpec(
+        cross_entropy_cases(),
+        (
+            cr.softmax_cross_entropy,
+            lambda z, targets, reduction: cr.nn.functional.cross_entropy(z, targets, reduction=reduction),
+        ),
+        torch_cross_entropy,
+    ),
     # ---- movement
     "reshape": OpSpec(
         reshape_cases(),
@@ -1114,3 +1136,32 @@ def test_requires_grad_on_integer_tensor_raises_type_error() -> None:
         ints.requires_grad_()
     with pytest.raises(TypeError):
         ints.requires_grad = True
+
+
+def test_fused_cross_entropy_gradient_is_softmax_minus_onehot_over_n():
+    rng = np.random.default_rng(3)
+    logits = rng.normal(size=(6, 4))
+    targets = rng.integers(0, 4, size=6)
+    z = cr.tensor(logits, requires_grad=True)
+    loss = cr.softmax_cross_entropy(z, targets)
+    loss.backward()
+    softmax = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(z.grad, (softmax - np.eye(4)[targets]) / 6, rtol=1e-12, atol=1e-15)
+    assert graph_ops(loss) == {"cross_entropy"}
+    big = cr.tensor(np.array([[1e4, -1e4, 0.0]]), requires_grad=True)
+    value = cr.softmax_cross_entropy(big, np.array([1]))
+    value.backward()
+    assert value.item() == 2e4 and np.isfinite(big.grad).all()
+
+
+@pytest.mark.parametrize(
+    ("logits", "targets", "error", "match"),
+    [
+        ((3, 2), [0, 1], ValueError, r"\(3, 2\)"),
+        ((2, 2), [0.0, 1.0], TypeError, "integer"),
+        ((2, 2), [0, 2], IndexError, "0..1"),
+    ],
+)
+def test_fused_cross_entropy_rejects_bad_targets(logits, targets, error, match):
+    with pytest.raises(error, match=match):
+        cr.softmax_cross_entropy(cr.tensor(np.zeros(logits)), np.array(targets))

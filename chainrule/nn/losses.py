@@ -185,9 +185,14 @@ def cross_entropy(
     L_i = -ln softmax(z_i)[y_i] = logsumexp(z_i) - z_{i, y_i}; with probability targets
     L_i = -sum_c y_ic ln softmax(z_i)_c. Gradient of the mean wrt the logits:
     (softmax(z) - Y) / N, Y the one-hot (or probability) targets. Computed as
-    log_softmax + indexing, stable for any logits.
+    log_softmax + indexing, stable for any logits; for class indices without weights this
+    is the fused ``cross_entropy`` op, whose rule is exactly (softmax(z) - onehot(y)) / N.
     """
     z, targets, single = _batched(_t(logits), targets, "cross_entropy")
+    if weight is None and not single and z.ndim == 2:
+        fused = _fused_cross_entropy(z, targets, reduction)
+        if fused is not None:
+            return fused
     lp = F.log_softmax(z, axis=1)
     y_arr = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
     if y_arr.dtype.kind == "f" and y_arr.shape == z.shape:
@@ -203,6 +208,17 @@ def cross_entropy(
     if single and reduction == "none":
         return F.reshape(out, ())
     return out
+
+
+def _fused_cross_entropy(z: Tensor, targets: Any, reduction: str) -> Tensor | None:
+    """The fused op for the common case (class indices, no weights, nothing ignored), else None."""
+    y = targets.data if isinstance(targets, Tensor) else targets
+    if not isinstance(y, np.ndarray) or y.dtype.kind not in "iu" or reduction not in ("mean", "sum", "none"):
+        return None
+    n, c = z.shape
+    if y.shape != (n,) or n == 0 or y.min() < 0 or y.max() >= c:
+        return None  # the general path raises the precise error
+    return F.softmax_cross_entropy(z, y, reduction=reduction)
 
 
 def multi_margin_loss(scores: Any, targets: Any, margin: float = 1.0, p: int = 1, reduction: str = "mean") -> Tensor:
