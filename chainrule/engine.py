@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from chainrule.backend import ndarray, xp
+from chainrule.backend import const, ndarray, xp
 from chainrule.grad_mode import state
 from chainrule.ops.base import check_finite
 from chainrule.tensor import Tensor
@@ -59,7 +59,8 @@ def _upstream_for(root: Tensor, grad: Any) -> ndarray:
                 f"backward(): the output has shape {root.shape}, so it needs an upstream gradient "
                 f"of that shape: call .backward(grad) (for a loss, reduce it to a scalar first, e.g. .sum())"
             )
-        return xp.ones_like(root.data)
+        # NOTE: a cached read-only 1: op rules never write into their upstream gradient.
+        return const(1, root.data.dtype) if root.data.ndim == 0 else xp.ones_like(root.data)
     upstream = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=root.data.dtype)
     if upstream.shape != root.shape:
         raise ValueError(

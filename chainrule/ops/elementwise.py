@@ -6,7 +6,7 @@ shape and the engine sums them to each input's own shape (``unbroadcast``).
 
 from __future__ import annotations
 
-from chainrule.backend import ndarray, xp
+from chainrule.backend import const, ndarray, xp
 from chainrule.ops.base import Op, register
 
 Grads = tuple[ndarray | None, ...]
@@ -120,9 +120,10 @@ class Maximum(Op):
 
     def backward(self, upstream: ndarray) -> Grads:
         a, b = self.saved
-        share_a = (a > b) + 0.5 * (a == b)
+        dtype = upstream.dtype
+        share_a = (a > b) + const(0.5, dtype) * (a == b)
         need_a, need_b = self.needs_input_grad
-        return (upstream * share_a if need_a else None, upstream * (1 - share_a) if need_b else None)
+        return (upstream * share_a if need_a else None, upstream * (const(1, dtype) - share_a) if need_b else None)
 
 
 @register
@@ -137,9 +138,10 @@ class Minimum(Op):
 
     def backward(self, upstream: ndarray) -> Grads:
         a, b = self.saved
-        share_a = (a < b) + 0.5 * (a == b)
+        dtype = upstream.dtype
+        share_a = (a < b) + const(0.5, dtype) * (a == b)
         need_a, need_b = self.needs_input_grad
-        return (upstream * share_a if need_a else None, upstream * (1 - share_a) if need_b else None)
+        return (upstream * share_a if need_a else None, upstream * (const(1, dtype) - share_a) if need_b else None)
 
 
 @register
@@ -195,7 +197,7 @@ class PowScalar(Op):
         p = self.exponent
         x = self.saved
         if p == 2:
-            return (upstream * (2 * x),)
+            return (upstream * (x + x),)
         if p == 0:  # NOTE: x^0 is constant; p x^(p-1) would give 0 * inf = nan at x = 0
             return (xp.zeros_like(upstream),)
         return (upstream * (p * x ** (p - 1)),)
@@ -242,7 +244,7 @@ class Sqrt(Op):
         return out
 
     def backward(self, upstream: ndarray) -> Grads:
-        return (upstream / (2 * self.saved),)
+        return (upstream / (self.saved + self.saved),)
 
 
 @register
@@ -272,7 +274,7 @@ class Tanh(Op):
 
     def backward(self, upstream: ndarray) -> Grads:
         out = self.saved
-        return (upstream * (1 - out * out),)
+        return (upstream * (const(1, out.dtype) - out * out),)
 
 
 @register
@@ -290,7 +292,7 @@ class Sigmoid(Op):
         if x.dtype.kind == "f" and (x.size == 0 or x.min() > -80):
             out = xp.negative(x, out=xp.empty_like(x))  # out= keeps 0-d results arrays
             xp.exp(out, out=out)
-            out += 1
+            out += const(1, out.dtype)
             xp.reciprocal(out, out=out)
         else:
             z = xp.exp(-xp.abs(x))
@@ -300,7 +302,7 @@ class Sigmoid(Op):
 
     def backward(self, upstream: ndarray) -> Grads:
         out = self.saved
-        return (upstream * (out * (1 - out)),)
+        return (upstream * (out * (const(1, out.dtype) - out)),)
 
 
 @register
@@ -310,11 +312,14 @@ class Relu(Op):
     name = "relu"
 
     def forward(self, x: ndarray) -> ndarray:
-        self.saved = x > 0
-        return xp.maximum(x, 0)
+        # NOTE: the output is saved (it is kept for the next op anyway): out > 0 iff x > 0.
+        out = xp.maximum(x, const(0, x.dtype))
+        self.saved = out
+        return out
 
     def backward(self, upstream: ndarray) -> Grads:
-        return (upstream * self.saved,)
+        zero = const(0, upstream.dtype)
+        return (xp.where(self.saved > zero, upstream, zero),)
 
 
 @register
@@ -328,10 +333,10 @@ class LeakyRelu(Op):
         self.negative_slope = negative_slope
         positive = x > 0
         self.saved = positive
-        return xp.where(positive, x, x * negative_slope)
+        return xp.where(positive, x, x * const(negative_slope, x.dtype))
 
     def backward(self, upstream: ndarray) -> Grads:
-        return (xp.where(self.saved, upstream, upstream * self.negative_slope),)
+        return (xp.where(self.saved, upstream, upstream * const(self.negative_slope, upstream.dtype)),)
 
 
 @register

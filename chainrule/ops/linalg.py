@@ -73,5 +73,5 @@ class Linear(Op):
         grad_x = upstream @ weight if needs[0] else None
         grad_w = g2.T @ x.reshape(-1, x.shape[-1]) if needs[1] else None
         if len(needs) == 3:
-            return grad_x, grad_w, (g2.sum(axis=0) if needs[2] else None)
+            return grad_x, grad_w, (xp.add.reduce(g2, axis=0) if needs[2] else None)
         return grad_x, grad_w

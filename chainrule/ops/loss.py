@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chainrule.backend import ndarray, xp
+from chainrule.backend import const, ndarray, xp
 from chainrule.ops.base import Op, register
 from chainrule.ops.reduce import _stable_logsumexp
 
@@ -26,18 +26,17 @@ class CrossEntropy(Op):
         log_probs = logits - _stable_logsumexp(logits, 1)
         self.saved = (log_probs, targets)
         losses = -log_probs[rows, targets]
-        if reduction == "mean":
-            return losses.mean()
-        if reduction == "sum":
-            return losses.sum()
-        return losses
+        if reduction == "none":
+            return losses
+        total = xp.add.reduce(losses)
+        return total / const(losses.shape[0], total.dtype) if reduction == "mean" else total
 
     def backward(self, upstream: ndarray) -> Grads:
         log_probs, targets = self.saved
         grad = xp.exp(log_probs)
         grad[xp.arange(grad.shape[0]), targets] -= 1
         if self.reduction == "mean":
-            grad *= upstream / grad.shape[0]
+            grad *= upstream / const(grad.shape[0], upstream.dtype)
         elif self.reduction == "sum":
             grad *= upstream
         else:

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from chainrule.backend import ndarray, xp
+from chainrule.backend import const, ndarray, xp
 from chainrule.ops.base import Op, register
 
 Grads = tuple[ndarray | None, ...]
@@ -34,7 +34,7 @@ class Sum(_Reduction):
         return x.sum(axis=axis, keepdims=keepdims)
 
     def backward(self, upstream: ndarray) -> Grads:
-        return (xp.broadcast_to(_expand(upstream, self.axis, self.keepdims), self.in_shape),)
+        return (_spread(_expand(upstream, self.axis, self.keepdims), self.in_shape),)
 
 
 @register
@@ -45,12 +45,21 @@ class Mean(_Reduction):
 
     def forward(self, x: ndarray, axis: tuple[int, ...] | None, keepdims: bool) -> ndarray:
         self.axis, self.keepdims, self.in_shape = axis, keepdims, x.shape
-        return x.mean(axis=axis, keepdims=keepdims)
+        total = xp.add.reduce(x, axis=axis, keepdims=keepdims)
+        if x.dtype.kind != "f":
+            return total / _count(x.shape, axis)
+        return total / const(_count(x.shape, axis), x.dtype)
 
     def backward(self, upstream: ndarray) -> Grads:
-        n = _count(self.in_shape, self.axis)
-        scaled = _expand(upstream, self.axis, self.keepdims) / n
-        return (xp.broadcast_to(scaled, self.in_shape),)
+        n = const(_count(self.in_shape, self.axis), upstream.dtype)
+        return (_spread(_expand(upstream, self.axis, self.keepdims) / n, self.in_shape),)
+
+
+def _spread(upstream: ndarray, shape: tuple[int, ...]) -> ndarray:
+    """``upstream`` repeated to ``shape``: a filled array for a scalar (cheap), else a broadcast view."""
+    if upstream.ndim == 0:
+        return xp.full(shape, upstream, dtype=upstream.dtype)
+    return xp.broadcast_to(upstream, shape)
 
 
 def _count(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> int:
@@ -85,7 +94,7 @@ class _Extremum(_Reduction):
     NOTE: when several elements tie for the extreme, they split the gradient equally.
     """
 
-    reduce = staticmethod(xp.max)
+    reduce = xp.maximum.reduce
 
     def forward(self, x: ndarray, axis: tuple[int, ...] | None, keepdims: bool) -> ndarray:
         self.axis, self.keepdims, self.in_shape = axis, keepdims, x.shape
@@ -104,7 +113,7 @@ class Max(_Extremum):
     """f(x) = max of x over axis."""
 
     name = "max"
-    reduce = staticmethod(xp.max)
+    reduce = xp.maximum.reduce
 
 
 @register
@@ -112,15 +121,16 @@ class Min(_Extremum):
     """f(x) = min of x over axis."""
 
     name = "min"
-    reduce = staticmethod(xp.min)
+    reduce = xp.minimum.reduce
 
 
 def _stable_logsumexp(x: ndarray, axis: tuple[int, ...] | int | None) -> ndarray:
     """ln sum e^x over axis, keepdims=True, shifted by the max so nothing overflows."""
-    m = x.max(axis=axis, keepdims=True)
+    m = xp.maximum.reduce(x, axis=axis, keepdims=True)
     # NOTE: an all -inf slice has max -inf; shift by 0 there to avoid inf - inf.
-    m = xp.where(xp.isfinite(m), m, 0)
-    return m + xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True))
+    if not xp.isfinite(m).all():
+        m = xp.where(xp.isfinite(m), m, 0)
+    return m + xp.log(xp.add.reduce(xp.exp(x - m), axis=axis, keepdims=True))
 
 
 @register
