@@ -18,6 +18,7 @@ signature is traced afresh (up to ``max_traces``; then a ``CompileError``).
 
 from __future__ import annotations
 
+import builtins
 import functools
 from collections.abc import Callable
 from typing import Any
@@ -61,14 +62,6 @@ def _has_ref(value: Any) -> bool:
     return isinstance(value, tuple) and any(_has_ref(v) for v in value)
 
 
-def _resolve(value: Any, args: tuple[Tensor, ...]) -> Any:
-    if type(value) is _ArgRef:
-        return args[value.index].data
-    if type(value) is tuple:
-        return tuple(_resolve(v, args) for v in value)
-    return value
-
-
 class _Program:
     """One traced signature: the forward steps and the backward schedule."""
 
@@ -77,7 +70,7 @@ class _Program:
         arg_ids = {id(a.data): i for i, a in enumerate(args)}
         nargs = len(args)
         self.nargs = nargs
-        self.steps: list[tuple[Op, list[tuple[int, Any]], dict[str, Any], bool, int]] = []
+        self.steps: list[tuple[Op, list[tuple[int, Any]], dict[str, Any]]] = []
         node_index: dict[int, int] = {}
         for k, (node, inputs, attrs, out) in enumerate(tape):
             refs: list[tuple[int, Any]] = []
@@ -93,10 +86,9 @@ class _Program:
                 else:
                     refs.append((_EXT, t))
             attrs = {name: _substitute(value, arg_ids) for name, value in attrs.items()}
-            dynamic = any(_has_ref(value) for value in attrs.values())
             slot_of[id(out)] = nargs + k
             node_index[id(node)] = k
-            self.steps.append((node, refs, attrs, dynamic, nargs + k))
+            self.steps.append((node, refs, attrs))
         self.nslots = nargs + len(tape)
         self.output_slots = []
         for o in outputs:
@@ -107,6 +99,7 @@ class _Program:
         if self.differentiable:
             self._schedule(outputs[0], node_index, args)
         self.generation = 0
+        self._generate()
 
     def _schedule(self, root: Tensor, node_index: dict[int, int], args: tuple[Tensor, ...]) -> None:
         """Replicate the engine's processing order once (it depends only on the graph)."""
@@ -149,47 +142,76 @@ class _Program:
             order.append((node_index[id(node)], edges))
         self.order = order
 
+    # The replay is generated as straight-line Python source, one line per op, so a step
+    # costs the op rules themselves and little else (no loops over tables, no lookups).
+    def _generate(self) -> None:
+        names: dict[str, Any] = {"ndarray": ndarray, "asarray": xp.asarray, "unbroadcast": unbroadcast}
+        names["accumulate"] = _accumulate_leaf
+
+        def constant(value: Any) -> str:
+            key = f"C{len(names)}"
+            names[key] = value
+            return key
+
+        def expression(value: Any) -> str:
+            if isinstance(value, _ArgRef):
+                return f"a{value.index}"
+            if isinstance(value, tuple) and _has_ref(value):
+                return "(" + "".join(expression(v) + ", " for v in value) + ")"
+            return constant(value)
+
+        def ref(kind: int, target: Any) -> str:
+            if kind == _SLOT:
+                return f"a{target}" if target < self.nargs else f"v{target - self.nargs}"
+            return constant(target) + ".data"
+
+        lines = ["def forward(args):"]
+        lines += [f"    a{i} = args[{i}].data" for i in range(self.nargs)]
+        for k, (node, refs, attrs) in enumerate(self.steps):
+            names[f"N{k}"] = node
+            call = [ref(kind, target) for kind, target in refs]
+            call += [f"{key}={expression(value)}" for key, value in attrs.items()]
+            lines.append(f"    v{k} = N{k}.forward({', '.join(call)})")
+            lines.append(f"    if v{k}.__class__ is not ndarray: v{k} = asarray(v{k})")
+        outs = [ref(_SLOT, slot) for slot in self.output_slots]
+        lines.append(f"    return [{', '.join(outs)}]")
+
+        if self.differentiable:
+            lines.append("def backward(upstream):")
+            pending = {index for index, _ in self.order}
+            lines += [f"    p{i} = None" for i in sorted(pending)]
+            lines += [f"    ga{i} = None" for i in range(self.nargs)]
+            lines.append(f"    p{self.root_index} = upstream")
+            for index, edges in self.order:
+                lines.append(f"    g = p{index}")
+                lines.append("    if g is not None:")
+                lines.append(f"        p{index} = None")
+                lines.append(f"        d = N{index}._vjp(g)")
+                lines.append(f"        N{index}.saved = None")
+                for i, (kind, target, shape) in enumerate(edges):
+                    if kind == -1:
+                        continue
+                    lines.append(f"        dg = d[{i}]")
+                    lines.append("        if dg is not None:")
+                    lines.append(f"            if dg.shape != {shape!r}: dg = unbroadcast(dg, {shape!r})")
+                    if kind == _SLOT:
+                        lines.append(f"            p{target} = dg if p{target} is None else p{target} + dg")
+                    elif kind == _EXT:
+                        lines.append(f"            accumulate({constant(target)}, dg, g)")
+                    else:
+                        lines.append(f"            ga{target} = dg if ga{target} is None else ga{target} + dg")
+            lines.append(f"    return [{', '.join(f'ga{i}' for i in range(self.nargs))}]")
+        self.source = "\n".join(lines) + "\n"
+        exec(builtins.compile(self.source, "<chainrule.compile replay>", "exec"), names)
+        self._forward = names["forward"]
+        self._backward = names.get("backward")
+
     def forward(self, args: tuple[Tensor, ...]) -> list[ndarray]:
-        values: list[Any] = [None] * self.nslots
-        for i, a in enumerate(args):
-            values[i] = a.data
-        for node, refs, attrs, dynamic, slot in self.steps:
-            arrays = [values[r] if kind == _SLOT else r.data for kind, r in refs]
-            node.saved = None
-            if dynamic:
-                attrs = {k: _resolve(v, args) for k, v in attrs.items()}
-            data = node.forward(*arrays, **attrs)
-            values[slot] = data if type(data) is ndarray else xp.asarray(data)
         self.generation += 1
-        return values
+        return self._forward(args)
 
     def backward(self, upstream: ndarray) -> list[ndarray | None]:
-        pending: list[Any] = [None] * len(self.steps)
-        arg_grads: list[ndarray | None] = [None] * self.nargs
-        pending[self.root_index] = upstream
-        steps = self.steps
-        for index, edges in self.order:
-            g = pending[index]
-            pending[index] = None
-            if g is None:
-                continue
-            node = steps[index][0]
-            downstream = node._vjp(g)
-            node.saved = None
-            for (kind, target, shape), dg in zip(edges, downstream):
-                if dg is None or kind == -1:
-                    continue
-                if dg.shape != shape:
-                    dg = unbroadcast(dg, shape)
-                if kind == _SLOT:
-                    previous = pending[target]
-                    pending[target] = dg if previous is None else previous + dg
-                elif kind == _EXT:
-                    _accumulate_leaf(target, dg, g)
-                else:
-                    previous = arg_grads[target]
-                    arg_grads[target] = dg if previous is None else previous + dg
-        return arg_grads
+        return self._backward(upstream)
 
 
 class _Replayed(Op):
@@ -219,8 +241,18 @@ class CompiledFunction:
         self.programs: dict[tuple[Any, ...], _Program] = {}
         functools.update_wrapper(self, fn)
 
+    def source(self) -> str:
+        """The generated replay code of the most recently traced signature: forward, then backward.
+
+        It reads as the chain rule written out: one line per op forward, and for backward one
+        local-gradient call per op with the downstream gradients routed to their inputs.
+        """
+        if not self.programs:
+            raise CompileError("compile: call the function once so it is traced")
+        return list(self.programs.values())[-1].source
+
     def _signature(self, args: tuple[Tensor, ...]) -> tuple[Any, ...]:
-        return (state.grad_enabled, *((a.data.shape, a.data.dtype.str, a._rg) for a in args))
+        return (state.grad_enabled, *[(a.data.shape, a.data.dtype, a._rg) for a in args])
 
     def __call__(self, *args: Any) -> Any:
         tensors = tuple(a if isinstance(a, Tensor) else Tensor._wrap(np.asarray(a)) for a in args)
@@ -230,8 +262,8 @@ class CompiledFunction:
             return self._trace(tensors, key)
         values = program.forward(tensors)
         outs = []
-        for n, slot in enumerate(program.output_slots):
-            out = Tensor._wrap(values[slot])
+        for n, value in enumerate(values):
+            out = Tensor._wrap(value)
             if n == 0 and program.differentiable:
                 node = object.__new__(_Replayed)
                 node.saved = None

@@ -235,9 +235,7 @@ class Tensor:
         one-element tensor (it is then 1). The graph's saved intermediates are
         freed afterwards unless ``retain_graph=True``.
         """
-        from chainrule.engine import backward
-
-        backward(self, grad, retain_graph=retain_graph)
+        _backward(self, grad, retain_graph=retain_graph)
 
     # ----------------------------------------------------------------- display
     def __repr__(self) -> str:
@@ -462,6 +460,16 @@ from chainrule import functional as _F  # noqa: E402
 from chainrule.ops import elementwise as _E  # noqa: E402
 from chainrule.ops import linalg as _L  # noqa: E402
 from chainrule.ops.base import apply as _apply  # noqa: E402
+
+
+# engine imports this module; bind its backward once both are loaded.
+def _backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
+    global _backward
+    from chainrule.engine import backward
+
+    _backward = backward
+    backward(root, grad, retain_graph=retain_graph)
+
 
 
 class _O:

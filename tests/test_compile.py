@@ -147,3 +147,15 @@ def test_parameter_updates_between_calls_are_seen():
 def test_docs_compile_example_runs():
     namespace = run_doc("compile.md")
     assert len(namespace["xor_loss"].programs) == 1
+
+
+def test_generated_source_reads_as_the_chain_rule():
+    params = make_params()
+    step = cr.compile(xor_loss(params))
+    with pytest.raises(CompileError, match="once"):
+        step.source()
+    step(cr.tensor(X), cr.tensor(Y))
+    source = step.source()
+    assert source.count(".forward(") == 7  # linear, sigmoid, linear, sigmoid, sub, pow, mean
+    assert source.count("._vjp(g)") == 7
+    assert source.count("accumulate(") == 4  # one per parameter

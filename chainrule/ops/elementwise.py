@@ -281,16 +281,16 @@ class Tanh(Op):
 class Sigmoid(Op):
     """f(x) = 1 / (1 + e^-x);  f'(x) = f(x) (1 - f(x)).
 
-    NOTE: 1 / (1 + e^-x) is exact wherever e^-x does not overflow, and it is computed in
-    place (4 ufunc calls). Only when some x is below -80 (where e^-x could overflow) the
-    e^-|x| form is used, so inputs of +-1e4 give exact, finite results without warnings.
+    NOTE: 1 / (1 + e^-x), computed in place, is exact wherever e^-x cannot overflow; when
+    some x is below -80 the overflow-free e^-|x| form is used instead, so inputs of +-1e4
+    give exact, finite results without even an intermediate overflow.
     """
 
     name = "sigmoid"
 
     def forward(self, x: ndarray) -> ndarray:
-        if x.dtype.kind == "f" and (x.size == 0 or x.min() > -80):
-            out = xp.negative(x, out=xp.empty_like(x))  # out= keeps 0-d results arrays
+        if x.ndim and x.size and x.dtype.kind == "f" and xp.minimum.reduce(x, axis=None) > -80:
+            out = xp.negative(x)
             xp.exp(out, out=out)
             out += const(1, out.dtype)
             xp.reciprocal(out, out=out)

@@ -69,9 +69,12 @@ class Linear(Op):
     def backward(self, upstream: ndarray) -> Grads:
         x, weight = self.saved
         needs = self.needs_input_grad
-        g2 = upstream.reshape(-1, upstream.shape[-1])
+        if upstream.ndim == 2:
+            g2, x2 = upstream, x
+        else:
+            g2, x2 = upstream.reshape(-1, upstream.shape[-1]), x.reshape(-1, x.shape[-1])
         grad_x = upstream @ weight if needs[0] else None
-        grad_w = g2.T @ x.reshape(-1, x.shape[-1]) if needs[1] else None
+        grad_w = g2.T @ x2 if needs[1] else None
         if len(needs) == 3:
             return grad_x, grad_w, (xp.add.reduce(g2, axis=0) if needs[2] else None)
         return grad_x, grad_w
