@@ -20,7 +20,7 @@ from chainrule.ops import linalg as L
 from chainrule.ops import loss as LS
 from chainrule.ops import movement as M
 from chainrule.ops import reduce as R
-from chainrule.ops.base import apply
+from chainrule.ops.base import apply, apply1, apply2
 from chainrule.tensor import Tensor
 
 _PY_SCALARS = (int, float, bool)
@@ -106,7 +106,7 @@ def _binary(name: str, a: Any, b: Any) -> Tensor:
     else:
         a = _lift(a, None, name)
         b = _lift(b, a, name)
-    return apply(_BINARY[name], a, b)
+    return apply2(_BINARY[name], a, b)
 
 
 def _binary_fn(name: str, a: Any, b: Any) -> Tensor:
@@ -220,7 +220,7 @@ def minimum(a: Any, b: Any) -> Tensor:
 
 def neg(x: Any) -> Tensor:
     """-x."""
-    return apply(E.Neg, _tensor(x, "neg"))
+    return apply1(E.Neg, _tensor(x, "neg"))
 
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
@@ -255,37 +255,37 @@ def astype(x: Any, dtype: Any) -> Tensor:
 # --------------------------------------------------------------------- unary math
 def exp(x: Any) -> Tensor:
     """e^x."""
-    return apply(E.Exp, _tensor(x, "exp"))
+    return apply1(E.Exp, _tensor(x, "exp"))
 
 
 def log(x: Any) -> Tensor:
     """Natural logarithm ln x."""
-    return apply(E.Log, _tensor(x, "log"))
+    return apply1(E.Log, _tensor(x, "log"))
 
 
 def sqrt(x: Any) -> Tensor:
     """Square root."""
-    return apply(E.Sqrt, _tensor(x, "sqrt"))
+    return apply1(E.Sqrt, _tensor(x, "sqrt"))
 
 
 def abs(x: Any) -> Tensor:
     """|x| (gradient 0 at 0)."""
-    return apply(E.Abs, _tensor(x, "abs"))
+    return apply1(E.Abs, _tensor(x, "abs"))
 
 
 def tanh(x: Any) -> Tensor:
     """Hyperbolic tangent."""
-    return apply(E.Tanh, _tensor(x, "tanh"))
+    return apply1(E.Tanh, _tensor(x, "tanh"))
 
 
 def sigmoid(x: Any) -> Tensor:
     """1 / (1 + e^-x), stable for any x."""
-    return apply(E.Sigmoid, _tensor(x, "sigmoid"))
+    return apply1(E.Sigmoid, _tensor(x, "sigmoid"))
 
 
 def relu(x: Any) -> Tensor:
     """max(0, x) (gradient 0 at 0)."""
-    return apply(E.Relu, _tensor(x, "relu"))
+    return apply1(E.Relu, _tensor(x, "relu"))
 
 
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:

@@ -252,56 +252,56 @@ class Tensor:
     # ----------------------------------------------------------------- operators
     def __add__(self, other: Any) -> Tensor:
         b = other if type(other) is Tensor else _F._operand(other, self)
-        return NotImplemented if b is None else _apply(_O.Add, self, b)
+        return NotImplemented if b is None else _apply2(_O.Add, self, b)
 
     def __radd__(self, other: Any) -> Tensor:
         a = _F._operand(other, self)
-        return NotImplemented if a is None else _apply(_O.Add, a, self)
+        return NotImplemented if a is None else _apply2(_O.Add, a, self)
 
     def __sub__(self, other: Any) -> Tensor:
         b = other if type(other) is Tensor else _F._operand(other, self)
-        return NotImplemented if b is None else _apply(_O.Sub, self, b)
+        return NotImplemented if b is None else _apply2(_O.Sub, self, b)
 
     def __rsub__(self, other: Any) -> Tensor:
         a = _F._operand(other, self)
-        return NotImplemented if a is None else _apply(_O.Sub, a, self)
+        return NotImplemented if a is None else _apply2(_O.Sub, a, self)
 
     def __mul__(self, other: Any) -> Tensor:
         b = other if type(other) is Tensor else _F._operand(other, self)
-        return NotImplemented if b is None else _apply(_O.Mul, self, b)
+        return NotImplemented if b is None else _apply2(_O.Mul, self, b)
 
     def __rmul__(self, other: Any) -> Tensor:
         a = _F._operand(other, self)
-        return NotImplemented if a is None else _apply(_O.Mul, a, self)
+        return NotImplemented if a is None else _apply2(_O.Mul, a, self)
 
     def __truediv__(self, other: Any) -> Tensor:
         b = other if type(other) is Tensor else _F._operand(other, self)
-        return NotImplemented if b is None else _apply(_O.Div, self, b)
+        return NotImplemented if b is None else _apply2(_O.Div, self, b)
 
     def __rtruediv__(self, other: Any) -> Tensor:
         a = _F._operand(other, self)
-        return NotImplemented if a is None else _apply(_O.Div, a, self)
+        return NotImplemented if a is None else _apply2(_O.Div, a, self)
 
     def __pow__(self, other: Any) -> Tensor:
         if type(other) in (int, float):
             return _apply(_O.PowScalar, self, exponent=other)
         b = _F._operand(other, self)
-        return NotImplemented if b is None else _apply(_O.Pow, self, b)
+        return NotImplemented if b is None else _apply2(_O.Pow, self, b)
 
     def __rpow__(self, other: Any) -> Tensor:
         a = _F._operand(other, self)
-        return NotImplemented if a is None else _apply(_O.Pow, a, self)
+        return NotImplemented if a is None else _apply2(_O.Pow, a, self)
 
     def __matmul__(self, other: Any) -> Tensor:
         b = other if type(other) is Tensor else _F._operand(other, self)
-        return NotImplemented if b is None else _apply(_O.MatMul, self, b)
+        return NotImplemented if b is None else _apply2(_O.MatMul, self, b)
 
     def __rmatmul__(self, other: Any) -> Tensor:
         a = _F._operand(other, self)
-        return NotImplemented if a is None else _apply(_O.MatMul, a, self)
+        return NotImplemented if a is None else _apply2(_O.MatMul, a, self)
 
     def __neg__(self) -> Tensor:
-        return _apply(_O.Neg, self)
+        return _apply1(_O.Neg, self)
 
     def __pos__(self) -> Tensor:
         return self
@@ -460,6 +460,8 @@ from chainrule import functional as _F  # noqa: E402
 from chainrule.ops import elementwise as _E  # noqa: E402
 from chainrule.ops import linalg as _L  # noqa: E402
 from chainrule.ops.base import apply as _apply  # noqa: E402
+from chainrule.ops.base import apply1 as _apply1  # noqa: E402
+from chainrule.ops.base import apply2 as _apply2  # noqa: E402
 
 
 # engine imports this module; bind its backward once both are loaded.

@@ -154,6 +154,64 @@ def apply(op: type[Op], *inputs: Tensor, **attrs: Any) -> Tensor:
     return out
 
 
+def apply1(op: type[Op], x: Tensor) -> Tensor:
+    """``apply`` for a one-input op without attributes: the hot path of unary functions."""
+    node = _new(op)
+    node.saved = None
+    try:
+        data = node.forward(x.data)
+    except (ValueError, IndexError) as err:
+        raise _forward_error(op, (x,), err) from err
+    if type(data) is not ndarray:
+        data = xp.asarray(data)
+    out = _new(Tensor)
+    out.data = data
+    out.grad = None
+    out.name = None
+    if x._rg and state.grad_enabled:
+        node.inputs = (x,)
+        node.needs_input_grad = (True,)
+        node.retained = None
+        node.trace = None
+        out._rg = True
+        out._node = node
+    else:
+        out._rg = False
+        out._node = None
+    if state.watch:
+        _watch(node, (x,), {}, out)
+    return out
+
+
+def apply2(op: type[Op], a: Tensor, b: Tensor) -> Tensor:
+    """``apply`` for a two-input op without attributes: the hot path of the arithmetic operators."""
+    node = _new(op)
+    node.saved = None
+    try:
+        data = node.forward(a.data, b.data)
+    except (ValueError, IndexError) as err:
+        raise _forward_error(op, (a, b), err) from err
+    if type(data) is not ndarray:
+        data = xp.asarray(data)
+    out = _new(Tensor)
+    out.data = data
+    out.grad = None
+    out.name = None
+    if (a._rg or b._rg) and state.grad_enabled:
+        node.inputs = (a, b)
+        node.needs_input_grad = (a._rg, b._rg)
+        node.retained = None
+        node.trace = None
+        out._rg = True
+        out._node = node
+    else:
+        out._rg = False
+        out._node = None
+    if state.watch:
+        _watch(node, (a, b), {}, out)
+    return out
+
+
 def _watch(node: Op, inputs: tuple[Tensor, ...], attrs: dict[str, Any], out: Tensor) -> None:
     """The slow path of apply: anomaly checks and compile tracing."""
     if state.anomaly:
@@ -163,4 +221,4 @@ def _watch(node: Op, inputs: tuple[Tensor, ...], attrs: dict[str, Any], out: Ten
     if state.tape is not None:
         state.tape.append((node, inputs, attrs, out))
 
-__all__ = ["OPS", "Op", "apply", "register", "user_frame", "check_finite"]
+__all__ = ["OPS", "Op", "apply", "apply1", "apply2", "check_finite", "register", "user_frame"]
