@@ -1,4 +1,4 @@
-"""The training loop: ``fit``, ``evaluate``, ``predict``, ``History`` and callbacks.
+"""The training loop: ``fit``, ``evaluate``, ``predict`` and ``param_groups``.
 
     model = nn.MLP([64, 64, 10])
     opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
@@ -10,343 +10,34 @@ One epoch = one pass over the shuffled training set in minibatches: forward, los
 ``zero_grad``, ``backward``, ``step``. The reported ``loss`` and ``accuracy`` of an epoch
 are averages over its minibatches, measured as they were trained on (as Keras and most
 PyTorch loops report); ``val_*`` values are measured after the epoch, in eval mode.
+
+``History``, the callbacks and the progress display live in ``chainrule.callbacks``, losses
+and metrics by name in ``chainrule.objectives``; all of them are importable from here too.
 """
 
 from __future__ import annotations
 
 import math
-import os
-import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
+from chainrule.callbacks import (
+    Callback,
+    EarlyStopping,
+    FitState,
+    History,
+    LambdaCallback,
+    format_logs,
+    progress_bar,
+    progress_enabled,
+)
 from chainrule.data.loader import DataLoader, as_array
 from chainrule.grad_mode import no_grad
+from chainrule.objectives import LossLike, MetricFn, accuracy, resolve_loss, resolve_metrics
 from chainrule.tensor import Tensor
-
-LossLike = str | Callable[[Tensor, Any], Tensor]
-MetricFn = Callable[[np.ndarray, np.ndarray], float]
-
-
-# ===================================================================== losses by name
-def _float_targets(outputs: Tensor, targets: Any, one_hot: bool) -> np.ndarray:
-    """Targets as a float array of the outputs' shape: (N,) -> (N, 1), class labels -> one-hot."""
-    t = as_array(targets, "targets")
-    if one_hot and t.ndim == 1 and outputs.ndim == 2 and outputs.shape[1] > 1 and t.dtype.kind in "iub":
-        eye = np.zeros(outputs.shape, dtype=outputs.dtype)
-        eye[np.arange(len(t)), t] = 1
-        return eye
-    if t.shape != outputs.shape and t.size == outputs.data.size:
-        t = t.reshape(outputs.shape)
-    return t.astype(outputs.dtype, copy=False)
-
-
-def _binary_hinge(scores: Tensor, targets: Any) -> Tensor:
-    """mean(max(0, 1 - t s)) with labels t in {-1, +1} (0/1 labels are mapped to -1/+1)."""
-    from chainrule import functional as F
-
-    t = _float_targets(scores, targets, one_hot=False)
-    if np.all((t == 0) | (t == 1)):
-        t = 2 * t - 1
-    return F.mean(F.relu(1.0 - scores * t))
-
-
-def resolve_loss(loss: LossLike) -> tuple[Callable[[Tensor, Any], Tensor], str, float]:
-    """(loss function, name, decision threshold for one-output accuracy) of a loss given by name or callable.
-
-    Names: "cross_entropy" (softmax CE on logits, integer labels), "nll" (on log-probabilities),
-    "mse" (integer labels become one-hot when there are several outputs), "bce" (binary CE
-    on probabilities, i.e. after a sigmoid), "bce_with_logits", "hinge" (multi-class SVM
-    loss, or mean(max(0, 1 - t s)) for one output). The threshold is 0.5 for losses on
-    probabilities and 0 for losses on raw scores.
-    """
-    from chainrule.nn import functional as NF
-
-    if callable(loss):
-        return loss, getattr(loss, "__name__", type(loss).__name__), 0.5
-    if not isinstance(loss, str):
-        raise TypeError(f"loss must be a name or a callable(outputs, targets) -> Tensor, got {type(loss).__name__}")
-    key = loss.lower().replace("-", "_")
-
-    def hinge(out: Tensor, t: Any) -> Tensor:
-        return NF.multi_margin_loss(out, t) if out.ndim == 2 and out.shape[1] > 1 else _binary_hinge(out, t)
-
-    table: dict[str, tuple[Callable[[Tensor, Any], Tensor], float]] = {
-        "cross_entropy": (NF.cross_entropy, 0.0),
-        "nll": (NF.nll_loss, 0.0),
-        "mse": (lambda out, t: NF.mse_loss(out, _float_targets(out, t, one_hot=True)), 0.5),
-        "bce": (lambda out, t: NF.binary_cross_entropy(out, _float_targets(out, t, one_hot=False)), 0.5),
-        "bce_with_logits": (
-            lambda out, t: NF.binary_cross_entropy_with_logits(out, _float_targets(out, t, one_hot=False)),
-            0.0,
-        ),
-        "hinge": (hinge, 0.0),
-    }
-    aliases = {
-        "ce": "cross_entropy",
-        "crossentropy": "cross_entropy",
-        "nll_loss": "nll",
-        "mse_loss": "mse",
-        "binary_cross_entropy": "bce",
-        "binary_cross_entropy_with_logits": "bce_with_logits",
-        "svm": "hinge",
-        "multi_margin": "hinge",
-    }
-    key = aliases.get(key, key)
-    if key not in table:
-        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(table)} or pass a callable")
-    fn, threshold = table[key]
-    return fn, key, threshold
-
-
-# ===================================================================== metrics
-def accuracy(outputs: Any, targets: Any, threshold: float = 0.5) -> float:
-    """Fraction of correct predictions: argmax over several outputs, ``output > threshold`` for one."""
-    out, t = as_array(outputs), as_array(targets)
-    if out.ndim == 2 and out.shape[1] > 1:
-        pred = out.argmax(axis=1)
-        truth = t.argmax(axis=1) if t.ndim == 2 and t.shape == out.shape else t.reshape(-1)
-    else:
-        pred = (out.reshape(-1) > threshold).astype(np.int64)
-        truth = t.reshape(-1)
-        if truth.dtype.kind == "f" or np.any(truth < 0):
-            # Real-valued 0/1 targets, or -1/+1 labels: class 1 is the upper half.
-            truth = (truth > (0.0 if np.any(truth < 0) else 0.5)).astype(np.int64)
-    return float(np.mean(pred == truth)) if len(truth) else float("nan")
-
-
-def _mse(outputs: np.ndarray, targets: np.ndarray) -> float:
-    return float(np.mean((outputs - targets.reshape(outputs.shape)) ** 2))
-
-
-def _mae(outputs: np.ndarray, targets: np.ndarray) -> float:
-    return float(np.mean(np.abs(outputs - targets.reshape(outputs.shape))))
-
-
-def _is_labels(y: np.ndarray) -> bool:
-    return y.dtype.kind in "iub" or bool(np.all((y == 0) | (y == 1)))
-
-
-def resolve_metrics(
-    metrics: Sequence[str | MetricFn] | Mapping[str, MetricFn], threshold: float, y: np.ndarray | None = None
-) -> dict[str, MetricFn]:
-    """Metric names ("accuracy", "mse", "mae") or callables(outputs, targets) -> float, as a name -> function map.
-
-    "accuracy" is left out when the targets ``y`` are real-valued (a regression problem).
-    """
-    if isinstance(metrics, Mapping):
-        return dict(metrics)
-    if isinstance(metrics, str):
-        metrics = (metrics,)
-    out: dict[str, MetricFn] = {}
-    for m in metrics:
-        if callable(m):
-            out[getattr(m, "__name__", f"metric{len(out)}")] = m
-        elif m in ("accuracy", "acc"):
-            if y is None or _is_labels(y):
-                out["accuracy"] = lambda o, t: accuracy(o, t, threshold)
-        elif m in ("mse", "mae"):
-            out[m] = _mse if m == "mse" else _mae
-        else:
-            raise ValueError(f"unknown metric {m!r}; use 'accuracy', 'mse', 'mae' or a callable(outputs, targets)")
-    return out
-
-
-# ===================================================================== history and callbacks
-class History:
-    """Per-epoch records: ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``, ``time`` (seconds), ``lr``, ...
-
-    ``history["loss"]`` and ``history.loss`` are the same list; ``to_dict()`` gives them all.
-    ``stopped_epoch`` is set when a callback stopped training early.
-    """
-
-    def __init__(self) -> None:
-        self.history: dict[str, list[float]] = {}
-        self.epochs: list[int] = []
-        self.stopped_epoch: int | None = None
-
-    def record(self, epoch: int, logs: Mapping[str, float]) -> None:
-        self.epochs.append(epoch)
-        for key, value in logs.items():
-            self.history.setdefault(key, [math.nan] * (len(self.epochs) - 1)).append(float(value))
-
-    def __getitem__(self, key: str) -> list[float]:
-        return self.history[key]
-
-    def __getattr__(self, key: str) -> list[float]:
-        if key.startswith("_") or key in ("history", "epochs", "stopped_epoch"):
-            raise AttributeError(key)
-        if key in ("loss", "accuracy", "val_loss", "val_accuracy", "time", "lr"):
-            return self.__dict__["history"].get(key, [])
-        try:
-            return self.__dict__["history"][key]
-        except KeyError:
-            raise AttributeError(f"History has no record {key!r}; it has {sorted(self.history)}") from None
-
-    def __len__(self) -> int:
-        return len(self.epochs)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "epochs": list(self.epochs),
-            **{k: list(v) for k, v in self.history.items()},
-            "stopped_epoch": self.stopped_epoch,
-        }
-
-    def __repr__(self) -> str:
-        last = ", ".join(f"{k}={v[-1]:.4g}" for k, v in self.history.items() if v and k != "time")
-        return f"History({len(self)} epochs{': ' + last if last else ''})"
-
-
-@dataclass
-class FitState:
-    """What callbacks see: the model, optimizer, history, the current epoch (1-based) and its logs.
-
-    Set ``stop_training = True`` to end training after the current epoch.
-    """
-
-    model: Any
-    optimizer: Any
-    history: History
-    epochs: int
-    epoch: int = 0
-    batch: int = 0
-    logs: dict[str, float] = field(default_factory=dict)
-    stop_training: bool = False
-
-
-class Callback:
-    """Base class: override any of the hooks; each receives the ``FitState``."""
-
-    def on_train_begin(self, state: FitState) -> None: ...
-
-    def on_epoch_begin(self, state: FitState) -> None: ...
-
-    def on_batch_end(self, state: FitState) -> None: ...
-
-    def on_epoch_end(self, state: FitState) -> None: ...
-
-    def on_train_end(self, state: FitState) -> None: ...
-
-
-class LambdaCallback(Callback):
-    """A callback from plain functions: ``LambdaCallback(on_epoch_end=lambda state: ...)``."""
-
-    def __init__(self, **hooks: Callable[[FitState], None]) -> None:
-        for name, fn in hooks.items():
-            if not hasattr(Callback, name):
-                raise TypeError(f"LambdaCallback: unknown hook {name!r}")
-            setattr(self, name, fn)
-
-
-def _snapshot(model: Any) -> Any:
-    if hasattr(model, "state_dict"):
-        return model.state_dict()
-    return [p.data.copy() for p in model.parameters()]
-
-
-def _restore(model: Any, snapshot: Any) -> None:
-    if hasattr(model, "load_state_dict"):
-        model.load_state_dict(snapshot)
-    else:
-        for p, saved in zip(model.parameters(), snapshot):
-            p.data[...] = saved
-
-
-class EarlyStopping(Callback):
-    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
-
-    ``mode``: "min", "max", or "auto" (max for names containing "acc", else min).
-    ``restore_best=True`` puts back the weights of the best epoch when training ends.
-    """
-
-    def __init__(
-        self,
-        monitor: str = "val_loss",
-        patience: int = 5,
-        min_delta: float = 0.0,
-        mode: str = "auto",
-        restore_best: bool = True,
-    ) -> None:
-        if patience < 0:
-            raise ValueError(f"EarlyStopping: patience must be >= 0, got {patience}")
-        if min_delta < 0:
-            raise ValueError(f"EarlyStopping: min_delta must be >= 0, got {min_delta}")
-        if mode not in ("auto", "min", "max"):
-            raise ValueError(f"EarlyStopping: mode must be 'auto', 'min' or 'max', got {mode!r}")
-        self.monitor, self.patience, self.min_delta, self.restore_best = monitor, patience, min_delta, restore_best
-        self.mode = ("max" if "acc" in monitor else "min") if mode == "auto" else mode
-
-    def on_train_begin(self, state: FitState) -> None:
-        self.best = math.inf if self.mode == "min" else -math.inf
-        self.best_epoch: int | None = None
-        self.wait = 0
-        self.best_weights = None
-
-    def _improved(self, value: float) -> bool:
-        if self.mode == "min":
-            return value < self.best - self.min_delta
-        return value > self.best + self.min_delta
-
-    def on_epoch_end(self, state: FitState) -> None:
-        if self.monitor not in state.logs:
-            raise KeyError(
-                f"EarlyStopping: monitored value {self.monitor!r} is not logged; available: {sorted(state.logs)} "
-                "(val_* values need fit(..., validation=(X_val, y_val)))"
-            )
-        value = state.logs[self.monitor]
-        if self._improved(value):
-            self.best, self.best_epoch, self.wait = value, state.epoch, 0
-            if self.restore_best:
-                self.best_weights = _snapshot(state.model)
-        else:
-            self.wait += 1
-            if self.wait > self.patience:
-                state.stop_training = True
-                state.history.stopped_epoch = state.epoch
-
-    def on_train_end(self, state: FitState) -> None:
-        if self.restore_best and self.best_weights is not None and self.best_epoch != state.epoch:
-            _restore(state.model, self.best_weights)
-
-
-# ===================================================================== progress
-def progress_enabled(progress: bool | None) -> bool:
-    """Whether to draw a progress bar: ``progress`` if given, else only on an interactive stderr outside CI."""
-    if progress is not None:
-        return bool(progress)
-    if os.environ.get("CI"):
-        return False
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def _progress_bar(enabled: bool, epochs: int) -> Any:
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        raise ImportError("fit(progress=True) needs tqdm: pip install tqdm (or pass progress=False)") from None
-    return tqdm(total=epochs, desc="training", unit="epoch", file=sys.stderr, dynamic_ncols=True, leave=True)
-
-
-def format_logs(epoch: int, epochs: int, logs: Mapping[str, float]) -> str:
-    """One line per epoch: ``epoch  3/30  loss 0.1234  accuracy 0.9650  ...  0.12 s``."""
-    width = len(str(epochs))
-    parts = [f"epoch {epoch:>{width}}/{epochs}"]
-    for key, value in logs.items():
-        if key in ("time", "lr"):
-            continue
-        parts.append(f"{key} {value:.4f}")
-    parts.append(f"{logs.get('time', 0.0):.2f} s")
-    return "  ".join(parts)
 
 
 # ===================================================================== fit / evaluate / predict
@@ -482,7 +173,7 @@ def fit(
     hooks = [cb if isinstance(cb, Callback) else LambdaCallback(on_epoch_end=cb) for cb in callbacks]
     history = History()
     state = FitState(model, optimizer, history, int(epochs))
-    bar = _progress_bar(progress_enabled(progress), int(epochs))
+    bar = progress_bar(progress_enabled(progress), int(epochs))
     say = print if bar is None else bar.write
     for cb in hooks:
         cb.on_train_begin(state)
