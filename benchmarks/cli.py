@@ -1,4 +1,4 @@
-"""``python -m benchmarks``: chainrule vs PyTorch vs NumPy by hand, per workload, in one table.
+"""``python -m benchmarks``: chainrule (eager and compiled) vs PyTorch vs NumPy by hand, per workload, in one table.
 
 python -m benchmarks                      # full run (a few minutes), timing + peak memory
 python -m benchmarks --smoke              # tiny sizes, one repetition, no memory probes (CI)
@@ -18,35 +18,49 @@ from typing import Any
 import numpy as np
 
 from benchmarks import harness, report
-from benchmarks.harness import IMPLS, Case
+from benchmarks.harness import Case
 from benchmarks.workloads import WORKLOADS, select
 from benchmarks.workloads.common import CHAINRULE_API
 
 #: losses after a couple of steps must agree this closely across implementations (float32)
 RTOL, ATOL = 1e-4, 1e-5
+#: compile mode's implementation key
+COMPILED = "chainrule_compiled"
 
 
 def agreement(values: dict[str, list[float]]) -> tuple[bool, float]:
-    """Whether chainrule's check values match PyTorch's and NumPy's, and the largest relative difference."""
+    """Whether chainrule's check values match every other implementation's, and the largest relative
+    difference. PyTorch and NumPy must match within (RTOL, ATOL); compile mode promises eager
+    chainrule's numbers bit for bit, so ``chainrule_compiled`` must match exactly."""
     ref = np.asarray(values["chainrule"], dtype=np.float64)
     ok, worst = True, 0.0
-    for impl in IMPLS[1:]:
-        other = np.asarray(values[impl], dtype=np.float64)
+    for impl, vals in values.items():
+        if impl == "chainrule":
+            continue
+        other = np.asarray(vals, dtype=np.float64)
         if other.shape != ref.shape or not np.all(np.isfinite(other)) or not np.all(np.isfinite(ref)):
             return False, float("inf")
-        ok &= bool(np.allclose(ref, other, rtol=RTOL, atol=ATOL))
+        if impl == "chainrule_compiled":
+            ok &= bool(np.array_equal(ref, other))
+        else:
+            ok &= bool(np.allclose(ref, other, rtol=RTOL, atol=ATOL))
         worst = max(worst, float(np.max(np.abs(ref - other) / np.maximum(np.abs(other), ATOL))))
     return ok, worst
 
 
 def run_case(case: Case, settings: tuple[str, ...], reps: int | None = None) -> dict[str, Any]:
-    """Check agreement, then time the case under every thread setting; returns the case's JSON record."""
-    checks = {impl: [float(v) for v in case.check(impl)] for impl in IMPLS}
+    """Check agreement, then time the case under every thread setting; returns the case's JSON record.
+
+    ``speed_ratio``: eager chainrule's speed over torch's and numpy's; ``compiled_speed_ratio``
+    (cases that run compile mode): ``chainrule_compiled``'s speed over each other implementation's.
+    """
+    impls = case.impls
+    checks = {impl: [float(v) for v in case.check(impl)] for impl in impls}
     agree, worst = agreement(checks)
-    timing = harness.time_case(case, IMPLS, settings, reps)
+    timing = harness.time_case(case, impls, settings, reps)
     by_setting = {}
     for threads in settings:
-        key = {impl: harness.variant(impl, threads) for impl in IMPLS}
+        key = {impl: harness.variant(impl, threads) for impl in impls}
         by_setting[threads] = {
             "impls": {
                 impl: {
@@ -55,21 +69,29 @@ def run_case(case: Case, settings: tuple[str, ...], reps: int | None = None) -> 
                     "throughput_per_rep": timing.throughput[key[impl]],
                     "seconds_per_rep": timing.elapsed[key[impl]],
                 }
-                for impl in IMPLS
+                for impl in impls
             },
-            "speed_ratio": {other: harness.summary(timing.ratios(key["chainrule"], key[other])) for other in IMPLS[1:]},
+            "speed_ratio": {
+                other: harness.summary(timing.ratios(key["chainrule"], key[other])) for other in ("torch", "numpy")
+            },
         }
+        if COMPILED in impls:
+            by_setting[threads]["compiled_speed_ratio"] = {
+                other: harness.summary(timing.ratios(key[COMPILED], key[other])) for other in impls if other != COMPILED
+            }
     return {
         "name": case.name,
         "workload": case.workload,
         "title": case.title,
         "unit": case.unit,
         "detail": case.detail,
+        "impls": list(impls),
         "reps": len(timing.throughput[harness.variant("chainrule", settings[0])]),
         "seconds": timing.seconds,
         "threads": by_setting,
         "check": checks,
         "agree": agree,
+        "compiled_exact": checks["chainrule"] == checks[COMPILED] if COMPILED in checks else None,
         "max_rel_diff": worst,
         "notes": {k: dict(v) for k, v in case.notes.items()},
     }
@@ -141,10 +163,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     for k, case in enumerate(cases, 1):
         record = run_case(case, args.threads, args.reps)
         records.append(record)
-        ratio = record["threads"][args.threads[-1]]["speed_ratio"]["torch"]["median"]
+        timing = record["threads"][args.threads[-1]]
+        compiled = timing.get("compiled_speed_ratio")
         print(
             f"[{k}/{len(cases)}] {case.name}: {record['seconds']:.1f} s, "
-            f"cr/torch speed {ratio:.2f}x ({args.threads[-1]} threads)",
+            f"cr/torch speed {timing['speed_ratio']['torch']['median']:.2f}x"
+            + (f", compiled/numpy speed {compiled['numpy']['median']:.2f}x" if compiled else "")
+            + f" ({args.threads[-1]} threads)",
             file=sys.stderr,
             flush=True,
         )
@@ -157,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from benchmarks.memory import measure_all
 
         print("\npeak memory above the starting RSS, one fresh process per implementation ...", flush=True)
-        probes = measure_all([c.name for c in cases], IMPLS, args.smoke, api=args.api)
+        probes = measure_all([c.name for c in cases], {c.name: c.impls for c in cases}, args.smoke, api=args.api)
         for record in records:
             record["memory"] = probes[record["name"]]
         print("\n".join(report.memory_table(records)))
@@ -165,7 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     for record in records:
         for label, per_impl in record["notes"].items():
             if per_impl:
-                print(f"{record['title']}: {label} " + ", ".join(f"{i} {v:.4f}" for i, v in per_impl.items()))
+                print(
+                    f"{record['title']}: {label} "
+                    + ", ".join(f"{harness.display(i)} {v:.4f}" for i, v in per_impl.items())
+                )
 
     elapsed = time.perf_counter() - started
     print(f"\ntotal {elapsed:.1f} s")

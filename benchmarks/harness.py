@@ -30,8 +30,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-#: the implementations every case runs, in table order
-IMPLS = ("chainrule", "torch", "numpy")
+#: every implementation, in table order; "chainrule_compiled" is the eager chainrule step with its
+#: loss function captured once by ``chainrule.compile`` and replayed (training workloads only)
+IMPLS = ("chainrule", "torch", "numpy", "chainrule_compiled")
+#: the implementations every case runs (cases where compile mode applies add "chainrule_compiled")
+BASE_IMPLS = ("chainrule", "torch", "numpy")
+#: how an implementation is named in tables and text
+DISPLAY = {"chainrule_compiled": "chainrule (compiled)"}
 #: thread settings: "default" (leave libraries alone) or a thread count pinned for all
 THREAD_SETTINGS = ("default", "1")
 #: seconds after which a repetition of one implementation stops (see ``Runner``)
@@ -49,10 +54,13 @@ class Runner:
 
     A chunk stops early once ``time.perf_counter()`` passes ``deadline`` (checked between
     steps), so a stalled thread setting cannot stretch the run; the work it did is counted.
+    ``prime`` (memory runners only): one-time work the tracemalloc probe does before it starts
+    counting, so that it sees the steady state (compile mode's trace).
     """
 
     chunk: Callable[[int, float], float]
     warmup: Callable[[], None] = _nothing
+    prime: Callable[[], None] = _nothing
 
 
 @dataclass
@@ -63,6 +71,7 @@ class Case:
     ``memory=True`` its ``chunk(0)`` does a short, representative piece of work for the
     peak-memory probe. ``check(impl)`` trains a couple of steps from the shared initial
     weights and returns the values (losses, outputs) that must agree across implementations.
+    ``impls``: the implementations this case runs, in table order (a subset of ``IMPLS``).
     """
 
     name: str
@@ -77,11 +86,18 @@ class Case:
     notes: dict[str, dict[str, float]] = field(default_factory=dict)
     #: a repetition of one implementation stops after this many seconds (see ``Runner``)
     max_chunk_s: float = MAX_CHUNK_S
+    #: the implementations this case runs
+    impls: tuple[str, ...] = BASE_IMPLS
 
 
 def variant(impl: str, threads: str) -> str:
     """The key of an implementation under a thread setting: ``torch`` or ``torch@1``."""
     return impl if threads == "default" else f"{impl}@{threads}"
+
+
+def display(impl: str) -> str:
+    """An implementation's name in tables and text: ``chainrule (compiled)`` for ``chainrule_compiled``."""
+    return DISPLAY.get(impl, impl)
 
 
 def split_variant(key: str) -> tuple[str, str]:
@@ -138,11 +154,13 @@ def rotation(items: tuple[str, ...], rep: int) -> tuple[str, ...]:
 
 def time_case(
     case: Case,
-    impls: tuple[str, ...] = IMPLS,
+    impls: tuple[str, ...] | None = None,
     settings: tuple[str, ...] = ("default",),
     reps: int | None = None,
 ) -> Timing:
-    """Set up every variant, warm each up, then time ``reps`` interleaved repetitions."""
+    """Set up every variant (``impls``: the case's own by default), warm each up, then time
+    ``reps`` interleaved repetitions."""
+    impls = case.impls if impls is None else impls
     reps = case.reps if reps is None else reps
     started = time.perf_counter()
     keys = tuple(variant(impl, threads) for threads in settings for impl in impls)

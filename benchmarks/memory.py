@@ -1,6 +1,6 @@
 """Peak memory of one implementation on one case, each in a fresh subprocess.
 
-The measure, comparable across all three implementations: the *peak resident set size
+The measure, comparable across all implementations: the *peak resident set size
 above the resident size just before the work starts*. In the subprocess, NumPy, PyTorch
 and chainrule are all imported (so every process starts alike), the case is set up
 (data, initial weights), the kernel's peak-RSS mark is reset (``/proc/self/clear_refs``),
@@ -10,10 +10,18 @@ resident size is reported. It counts everything the work touches: arrays, graph
 objects, allocator caches, PyTorch's own buffers. Where the mark cannot be reset, the
 ``ru_maxrss`` increase is used instead (it can only under-report).
 
-As a second view for the two NumPy-based implementations, ``tracemalloc``'s peak over
+As a second view for the NumPy-based implementations, ``tracemalloc``'s peak over
 the same work (NumPy reports its array buffers to tracemalloc, and Python objects are
 traced too) shows how much of the peak is the graph's saved arrays and objects.
 PyTorch's allocations are invisible to tracemalloc, so it has no such number.
+
+``chainrule_compiled``: the peak-RSS work starts from cold like the others, so its first
+step is the trace (an eager step plus the tape) and the number is the peak a compiled
+run really reaches. Its tracemalloc view instead traces first (``Runner.prime``: one call
+and its backward, no update) and then counts the same work, so it shows what the
+replayed steps hold. (Tracing before the RSS mark would not do: the allocator keeps the
+trace's freed pages and the replay reuses them, which reads as less than the NumPy floor.)
+The digits run builds its model inside the work, so both of its views include the traces.
 
 Run one probe by hand: ``python -m benchmarks.memory mnist_mlp_b128 chainrule [--smoke]``.
 """
@@ -29,8 +37,10 @@ import resource
 import subprocess
 import sys
 import tracemalloc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+from benchmarks.harness import IMPLS
 
 MIB = 1024 * 1024
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -58,7 +68,7 @@ def probe(case_name: str, impl: str, smoke: bool, api: str = "core") -> dict[str
     import numpy  # noqa: F401
     import torch  # noqa: F401
 
-    import chainrule  # noqa: F401  (all three libraries loaded in every probe)
+    import chainrule  # noqa: F401  (all libraries loaded in every probe)
     from benchmarks.harness import NO_DEADLINE
     from benchmarks.workloads import select
     from benchmarks.workloads.common import CHAINRULE_API
@@ -79,6 +89,7 @@ def probe(case_name: str, impl: str, smoke: bool, api: str = "core") -> dict[str
     traced = None
     if impl != "torch":
         runner = case.make(impl, True)
+        runner.prime()
         gc.collect()
         tracemalloc.start()
         runner.chunk(0, NO_DEADLINE)
@@ -97,10 +108,18 @@ def measure(case_name: str, impl: str, smoke: bool, api: str = "core", timeout: 
 
 
 def measure_all(
-    case_names: Sequence[str], impls: Sequence[str], smoke: bool, jobs: int = 2, api: str = "core"
+    case_names: Sequence[str],
+    impls: Sequence[str] | Mapping[str, Sequence[str]],
+    smoke: bool,
+    jobs: int = 2,
+    api: str = "core",
 ) -> dict[str, dict[str, dict[str, Any]]]:
-    """Probe every (case, implementation) pair, ``jobs`` subprocesses at a time."""
-    pairs = [(c, i) for c in case_names for i in impls]
+    """Probe every (case, implementation) pair, ``jobs`` subprocesses at a time.
+
+    ``impls``: the implementations to probe for every case, or a mapping case -> its implementations.
+    """
+    per_case = impls if isinstance(impls, Mapping) else dict.fromkeys(case_names, impls)
+    pairs = [(c, i) for c in case_names for i in per_case[c]]
     out: dict[str, dict[str, dict[str, Any]]] = {c: {} for c in case_names}
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
         futures = {pool.submit(measure, c, i, smoke, api): (c, i) for c, i in pairs}
@@ -113,7 +132,7 @@ def measure_all(
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__.splitlines()[0])
     parser.add_argument("case")
-    parser.add_argument("impl", choices=["chainrule", "torch", "numpy"])
+    parser.add_argument("impl", choices=list(IMPLS))
     parser.add_argument("--smoke", action="store_true")
     parser.add_argument("--api", choices=["core", "nn"], default="core")
     args = parser.parse_args(argv)

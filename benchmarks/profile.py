@@ -3,6 +3,7 @@
     python -m benchmarks.profile xor                     # cProfile, chainrule, top functions by self time
     python -m benchmarks.profile per_op mnist_mlp_b128 --top 30
     python -m benchmarks.profile xor --sampler           # pyinstrument's statistical call tree instead
+    python -m benchmarks.profile xor --impl chainrule_compiled
 
 cProfile counts every call exactly but adds a fixed cost to each, which inflates code
 made of many tiny calls; the sampler (pyinstrument, if installed) does not, so use it
@@ -19,7 +20,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from benchmarks.harness import NO_DEADLINE, thread_setting
+from benchmarks.harness import IMPLS, NO_DEADLINE, thread_setting
 from benchmarks.workloads import select
 
 
@@ -67,7 +68,7 @@ def profile_case(name: str, impl: str, reps: int, top: int, sampler: bool) -> st
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile", description=__doc__.splitlines()[0])
     parser.add_argument("cases", nargs="+", help="case names, e.g. per_op xor mnist_mlp_b128")
-    parser.add_argument("--impl", default="chainrule", choices=["chainrule", "torch", "numpy"])
+    parser.add_argument("--impl", default="chainrule", choices=list(IMPLS))
     parser.add_argument("--reps", type=int, default=2, help="repetitions (slices of the case) to profile")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--sampler", action="store_true", help="use pyinstrument instead of cProfile")

@@ -10,7 +10,7 @@ import re
 import subprocess
 from typing import Any
 
-from benchmarks.harness import IMPLS
+from benchmarks.harness import IMPLS, display
 
 
 # --------------------------------------------------------------------- system facts
@@ -93,8 +93,9 @@ def system_lines(info: dict[str, Any]) -> list[str]:
         + (
             "chainrule.nn.MLP, nn losses, optim.SGD (--api nn)"
             if info.get("chainrule_api") == "nn"
-            else "core ops (linear, relu/tanh, log_softmax, indexing, mean), manual SGD on .data"
+            else "core ops (linear, relu/tanh, softmax_cross_entropy or sigmoid + squared error), manual SGD on .data"
         ),
+        "compiled        the same step, forward + loss wrapped once in chainrule.compile (training rows only)",
     ]
 
 
@@ -131,7 +132,15 @@ def _table(header: list[str], rows: list[list[str]], markdown: bool) -> list[str
     return [line(header), line(["-" * w for w in widths]), *(line(r) for r in rows)]
 
 
-RESULT_HEADER = ["workload", "unit", *IMPLS, "cr/torch speed", "cr/numpy speed", "agree"]
+RESULT_HEADER = [
+    "workload",
+    "unit",
+    *(display(i) for i in IMPLS),
+    "cr/torch speed",
+    "cr/numpy speed",
+    "compiled/numpy speed",
+    "agree",
+]
 
 
 def setting_title(threads: str, info: dict[str, Any]) -> str:
@@ -145,9 +154,10 @@ def setting_title(threads: str, info: dict[str, Any]) -> str:
 
 def result_row(case: dict[str, Any], threads: str, spread: bool = True) -> list[str]:
     timing = case["threads"][threads]
-    values = [fmt_value(timing["impls"][i]["value"]) for i in IMPLS]
+    values = [fmt_value(timing["impls"][i]["value"]) if i in timing["impls"] else "-" for i in IMPLS]
     agree = {True: "yes", False: "NO", None: "-"}[case.get("agree")]
-    ratios = [fmt_ratio(timing["speed_ratio"].get(other), spread) for other in IMPLS[1:]]
+    ratios = [fmt_ratio(timing["speed_ratio"].get(other), spread) for other in ("torch", "numpy")]
+    ratios.append(fmt_ratio(timing.get("compiled_speed_ratio", {}).get("numpy"), spread))
     return [case["title"], case["unit"], *values, *ratios, agree]
 
 
@@ -155,7 +165,14 @@ def results_table(cases: list[dict[str, Any]], threads: str, markdown: bool = Fa
     return _table(RESULT_HEADER, [result_row(c, threads) for c in cases], markdown)
 
 
-MEMORY_HEADER = ["workload", "chainrule MiB", "torch MiB", "numpy MiB", "cr/numpy", "tracemalloc cr / numpy MiB"]
+MEMORY_HEADER = [
+    "workload",
+    *(f"{display(i)} MiB" for i in IMPLS),
+    "cr/numpy",
+    "tracemalloc cr / numpy / compiled (replay) MiB",
+]
+#: the implementations whose allocations tracemalloc sees (NumPy's buffers), in the tracemalloc column
+TRACED = ("chainrule", "numpy", "chainrule_compiled")
 
 
 def memory_table(cases: list[dict[str, Any]], markdown: bool = False) -> list[str]:
@@ -166,7 +183,7 @@ def memory_table(cases: list[dict[str, Any]], markdown: bool = False) -> list[st
             continue
         rss = {i: mem[i]["rss_mib"] for i in IMPLS if i in mem}
         ratio = rss["chainrule"] / rss["numpy"] if rss.get("numpy") else None
-        traced = [mem[i].get("tracemalloc_mib") for i in ("chainrule", "numpy") if i in mem]
+        traced = [mem[i].get("tracemalloc_mib") if i in mem else None for i in TRACED]
         rows.append(
             [
                 case["title"],

@@ -1,4 +1,5 @@
-"""The benchmark suite runs end to end in smoke mode and its implementations compute the same math.
+"""The benchmark suite runs end to end in smoke mode and its implementations compute the same math
+(compile mode: exactly eager chainrule's numbers).
 
 No test here asserts a time: on a shared machine only the shape of the results is testable.
 """
@@ -21,7 +22,11 @@ if ROOT not in sys.path:  # plain `pytest` does not put the repository root on t
 from benchmarks import cli, harness  # noqa: E402
 from benchmarks.workloads import WORKLOADS, select  # noqa: E402
 
-IMPLS = ("chainrule", "torch", "numpy")
+IMPLS = harness.IMPLS  # chainrule, torch, numpy, chainrule_compiled
+BASE = harness.BASE_IMPLS  # the three every case runs
+COMPILED = "chainrule_compiled"
+#: the workloads whose cases also run compile mode
+TRAINING = {"xor", "mnist_mlp", "deep_narrow", "digits"}
 
 
 def _run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -50,13 +55,22 @@ def test_smoke_covers_every_workload_and_implementation(smoke: dict) -> None:
     assert {"mnist_infer_b1024", "digits"} <= names
     for case in smoke["cases"]:
         assert set(case["threads"]) == {"default", "1"}
+        compiled = case["workload"] in TRAINING
+        assert case["impls"] == list(IMPLS if compiled else BASE), case["name"]
         for threads, timing in case["threads"].items():
-            for impl in IMPLS:
+            assert set(timing["impls"]) == set(case["impls"])
+            for impl in case["impls"]:
                 value = timing["impls"][impl]["value"]
                 assert harness.finite_positive(value), (case["name"], threads, impl, value)
                 assert all(harness.finite_positive(t) for t in timing["impls"][impl]["throughput_per_rep"])
+                assert len(timing["impls"][impl]["throughput_per_rep"]) == case["reps"]
             for other in ("torch", "numpy"):
                 assert harness.finite_positive(timing["speed_ratio"][other]["median"])
+            if compiled:
+                for other in BASE:
+                    assert harness.finite_positive(timing["compiled_speed_ratio"][other]["median"])
+            else:
+                assert "compiled_speed_ratio" not in timing
 
 
 def test_smoke_losses_agree_across_implementations(smoke: dict) -> None:
@@ -67,6 +81,12 @@ def test_smoke_losses_agree_across_implementations(smoke: dict) -> None:
             np.testing.assert_allclose(
                 ref, case["check"][other], rtol=1e-4, atol=1e-5, err_msg=f"{case['name']}: chainrule vs {other}"
             )
+        if case["workload"] in TRAINING:
+            # compile mode replays eager mode's op rules in eager order: the same losses, bit for bit
+            assert case["check"][COMPILED] == case["check"]["chainrule"], case["name"]
+            assert case["compiled_exact"] is True
+        else:
+            assert COMPILED not in case["check"] and case["compiled_exact"] is None
         assert case["agree"] is True
 
 
@@ -74,8 +94,25 @@ def test_smoke_table_and_markdown(smoke: dict) -> None:
     for case in smoke["cases"]:
         assert case["title"] in smoke["stdout"]
         assert case["title"] in smoke["markdown"]
-    for header in ("chainrule", "torch", "numpy", "cr/torch speed", "cr/numpy speed"):
+    for header in ("chainrule", "torch", "numpy", "chainrule (compiled)", "cr/torch speed", "cr/numpy speed"):
         assert header in smoke["stdout"]
+        assert header in smoke["markdown"]
+    assert "compiled/numpy speed" in smoke["stdout"] and "compiled/numpy speed" in smoke["markdown"]
+    # rows without compile mode show "-" in its value and ratio columns (first Markdown table)
+    rows = {}
+    for line in smoke["markdown"].splitlines():
+        if line.startswith("| ") and not line.startswith("|---"):
+            cells = [c.strip() for c in line.strip("|").split("|")]
+            rows.setdefault(cells[0], cells)
+    columns = rows["workload"]
+    assert columns[-4:] == ["cr/torch speed", "cr/numpy speed", "compiled/numpy speed", "agree"]
+    titles = {c["name"]: c["title"] for c in smoke["cases"]}
+    for name in ("per_op", "mnist_infer_b32"):
+        assert rows[titles[name]][columns.index("chainrule (compiled)")] == "-"
+        assert rows[titles[name]][columns.index("compiled/numpy speed")] == "-"
+    assert rows[titles["xor"]][columns.index("compiled/numpy speed")].endswith(("x", ")"))
+    # the interpretation states the XOR target: compiled within 1.5x of the NumPy floor
+    assert "within 1.5x of the NumPy floor (compiled/numpy speed >= 0.67)" in smoke["markdown"]
     meta = smoke["meta"]
     assert meta["cores"] >= 1 and meta["numpy"] and meta["torch"] and meta["torch_threads"] >= 1
     for needle in ("## Machine", "## Results", "## What the numbers say", "## How it is measured", meta["cpu"]):
@@ -88,7 +125,7 @@ def test_the_implementations_really_train() -> None:
 
     (xor,) = select(["xor"], True, None)
     accuracies = {}
-    for impl in IMPLS:
+    for impl in xor.impls:
         losses = xor.check(impl)
         assert losses[-1] < losses[0], (impl, losses)
         _, accuracies[impl], seen = train_digits(impl, epochs=5)
@@ -103,10 +140,43 @@ def test_agreement_flags_a_mismatch() -> None:
     assert ok
     bad, worst = cli.agreement({"chainrule": [1.0, 2.0], "torch": [1.0, 2.1], "numpy": [1.0, 2.0]})
     assert not bad and worst > 0.04
+    # compile mode must match eager chainrule exactly: a difference torch or numpy may have is a mismatch
+    same = {"chainrule": [1.0, 2.0], "torch": [1.0, 2.00001], "numpy": [1.0, 2.0]}
+    ok, _ = cli.agreement({**same, COMPILED: [1.0, 2.0]})
+    assert ok
+    bad, _ = cli.agreement({**same, COMPILED: [1.0, 2.00001]})
+    assert not bad
+
+
+def test_compiled_step_equals_eager_over_an_epoch_with_a_smaller_last_batch() -> None:
+    """The digits epoch ends with a batch of 29 (a second traced signature): every loss equal to eager's."""
+    from benchmarks.workloads.digits import train_digits
+
+    eager, eager_acc, _ = train_digits("chainrule", 1)
+    compiled, compiled_acc, _ = train_digits(COMPILED, 1)
+    assert len(compiled) == 45 and compiled == eager
+    assert compiled_acc == eager_acc
+
+
+def test_compiled_step_with_the_nn_api_equals_eager() -> None:
+    from benchmarks.workloads.common import CHAINRULE_API
+
+    before = CHAINRULE_API["api"]
+    CHAINRULE_API["api"] = "nn"
+    try:
+        for case in select(["xor", "mnist_mlp_b32", "deep_narrow"], True, None):
+            assert case.check(COMPILED) == case.check("chainrule"), case.name
+    finally:
+        CHAINRULE_API["api"] = before
+
+
+def test_only_training_cases_run_compile_mode() -> None:
+    for case in select(None, True, None):
+        assert case.impls == (IMPLS if case.workload in TRAINING else BASE), case.name
 
 
 def test_rotation_puts_each_implementation_first_in_turn() -> None:
-    firsts = [harness.rotation(IMPLS, rep)[0] for rep in range(3)]
+    firsts = [harness.rotation(IMPLS, rep)[0] for rep in range(len(IMPLS))]
     assert sorted(firsts) == sorted(IMPLS)
 
 
@@ -126,4 +196,13 @@ def test_memory_probe_reports_a_finite_peak_per_implementation() -> None:
     # the training step touches at least its activations and gradients (a few hundred KiB)
     assert probes["numpy"]["tracemalloc_mib"] > 0.1
     assert probes["chainrule"]["tracemalloc_mib"] > 0.1
+    assert probes[COMPILED]["tracemalloc_mib"] > 0.1
     assert probes["torch"]["tracemalloc_mib"] is None
+
+
+def test_memory_probes_follow_each_cases_implementations() -> None:
+    from benchmarks.memory import measure_all
+
+    probes = measure_all(["xor", "mnist_infer_b32"], {"xor": (COMPILED,), "mnist_infer_b32": ("numpy",)}, smoke=True)
+    assert set(probes["xor"]) == {COMPILED} and set(probes["mnist_infer_b32"]) == {"numpy"}
+    assert math.isfinite(probes["xor"][COMPILED]["rss_mib"])

@@ -2,11 +2,18 @@
 
 All three start from the same float32 weights (``init_layers``) and see the same
 arrays, so their losses agree step by step to float32 rounding. The chainrule side
-uses only core ops (``linear``, ``relu``/``tanh``, ``log_softmax``, indexing,
-``mean``, ``backward``) and a manual SGD update of ``.data``; the PyTorch side mirrors
-it op for op (``F.linear``, ``F.log_softmax`` + ``F.nll_loss``, in-place SGD on the
-parameters under ``torch.no_grad``); the NumPy side writes the forward and the
-backward out by hand and is the floor any autodiff engine on NumPy pays at least.
+uses only core ops (``linear``, ``relu``/``tanh``, the fused ``softmax_cross_entropy``
+or ``sigmoid`` and a squared error, ``mean``, ``backward``) and a manual SGD update of
+``.data``; the PyTorch side mirrors it (``F.linear``, ``F.log_softmax`` + ``F.nll_loss``,
+in-place SGD on the parameters under ``torch.no_grad``); the NumPy side writes the
+forward and the backward out by hand and is the floor any autodiff engine on NumPy pays
+at least.
+
+A fourth variant, ``chainrule_compiled``, is the chainrule step with its loss function
+(forward + loss) wrapped once in ``chainrule.compile``: the first call with a batch shape
+traces the ops, later calls replay them and ``loss.backward()`` runs the captured backward.
+Everything else (zeroing grads, the SGD update) is the eager chainrule step's code, and its
+losses are bit-for-bit the eager ones.
 """
 
 from __future__ import annotations
@@ -137,14 +144,19 @@ class ChainruleMLP:
                 h = act(h)
         return h
 
-    def step(self, x: Any, y: Any) -> Any:
+    def loss_of(self, out: Any, y: Any) -> Any:
         cr = self.cr
-        out = self.forward(x)
         if self.spec.head == "ce":
-            loss = cr.softmax_cross_entropy(out, y)  # the fused op, as the NumPy floor and torch fuse it
-        else:
-            diff = cr.sigmoid(out) - y
-            loss = (diff * diff).mean()
+            return cr.softmax_cross_entropy(out, y)  # the fused op, as the NumPy floor and torch fuse it
+        diff = cr.sigmoid(out) - y
+        return (diff * diff).mean()
+
+    def step(self, x: Any, y: Any) -> Any:
+        return self.update(self.loss_of(self.forward(x), y))
+
+    def update(self, loss: Any) -> Any:
+        """Zero the gradients, backward, SGD on ``.data``; returns the loss."""
+        cr = self.cr
         for p in self.flat:
             p.grad = None
         loss.backward()
@@ -153,6 +165,29 @@ class ChainruleMLP:
             for p in self.flat:
                 p.data -= lr * p.grad
         return loss
+
+
+class ChainruleCompiledMLP(ChainruleMLP):
+    """The eager chainrule step with forward + loss captured once by ``chainrule.compile``.
+
+    The batch and the targets are the compiled function's arguments (Tensors); the
+    parameters are read afresh on every call, so the SGD update is seen. A batch of a new
+    shape (a smaller last batch) traces a second signature.
+    """
+
+    def __init__(self, spec: MLPSpec, layers: Layers) -> None:
+        super().__init__(spec, layers)
+        self.compiled = self.cr.compile(lambda x, y: self.loss_of(self.forward(x), y))
+
+    def step(self, x: Any, y: Any) -> Any:
+        return self.update(self.compiled(x, y))
+
+    def prime(self, x: Any, y: Any) -> None:
+        """Trace for this batch shape and run the traced backward, leaving weights and grads as they
+        were: what the memory probe does in setup, so that it measures the replay."""
+        self.compiled(x, y).backward()
+        for p in self.flat:
+            p.grad = None
 
 
 # --------------------------------------------------------------------- PyTorch
@@ -221,28 +256,54 @@ class ChainruleNNMLP(ChainruleMLP):
     def forward(self, x: Any) -> Any:
         return self.model(x)
 
-    def step(self, x: Any, y: Any) -> Any:
-        out = self.model(x)
-        loss = self.loss_fn(out if self.spec.head == "ce" else self.cr.sigmoid(out), y)
+    def loss_of(self, out: Any, y: Any) -> Any:
+        return self.loss_fn(out if self.spec.head == "ce" else self.cr.sigmoid(out), y)
+
+    def update(self, loss: Any) -> Any:
         self.optimizer.zero_grad()
         loss.backward()
         self.optimizer.step()
         return loss
 
 
+class ChainruleCompiledNNMLP(ChainruleNNMLP):
+    """``--api nn`` with compile mode: ``nn.MLP`` + the ``nn`` loss captured by ``chainrule.compile``,
+    ``optim.SGD`` as in eager mode."""
+
+    def __init__(self, spec: MLPSpec, layers: Layers) -> None:
+        super().__init__(spec, layers)
+        self.compiled = self.cr.compile(lambda x, y: self.loss_of(self.model(x), y))
+
+    def step(self, x: Any, y: Any) -> Any:
+        return self.update(self.compiled(x, y))
+
+    def prime(self, x: Any, y: Any) -> None:
+        self.compiled(x, y).backward()
+        self.optimizer.zero_grad()
+
+
 #: how the chainrule side is written: "core" (core ops, manual SGD) or "nn" (nn.MLP + optim.SGD)
 CHAINRULE_API = {"api": "core"}
 
+#: the implementations whose tensors are chainrule's
+CHAINRULE_IMPLS = ("chainrule", "chainrule_compiled")
+
 
 def make_mlp(impl: str, spec: MLPSpec, layers: Layers) -> Any:
-    if impl == "chainrule" and CHAINRULE_API["api"] == "nn":
-        return ChainruleNNMLP(spec, layers)
-    return {"chainrule": ChainruleMLP, "torch": TorchMLP, "numpy": NumpyMLP}[impl](spec, layers)
+    if impl in CHAINRULE_IMPLS and CHAINRULE_API["api"] == "nn":
+        return {"chainrule": ChainruleNNMLP, "chainrule_compiled": ChainruleCompiledNNMLP}[impl](spec, layers)
+    kinds = {
+        "chainrule": ChainruleMLP,
+        "chainrule_compiled": ChainruleCompiledMLP,
+        "torch": TorchMLP,
+        "numpy": NumpyMLP,
+    }
+    return kinds[impl](spec, layers)
 
 
 def as_impl_array(impl: str, array: np.ndarray) -> Any:
     """The array as the implementation's own tensor type (sharing memory where it can)."""
-    if impl == "chainrule":
+    if impl in CHAINRULE_IMPLS:
         import chainrule as cr
 
         return cr.tensor(array)
@@ -255,7 +316,7 @@ def as_impl_array(impl: str, array: np.ndarray) -> Any:
 
 def no_grad(impl: str) -> Any:
     """The implementation's "record no graph" context (nothing to switch off for NumPy)."""
-    if impl == "chainrule":
+    if impl in CHAINRULE_IMPLS:
         import chainrule as cr
 
         return cr.no_grad()
