@@ -62,6 +62,17 @@ def _has_ref(value: Any) -> bool:
     return isinstance(value, tuple) and any(_has_ref(v) for v in value)
 
 
+def _fresh(node: Op) -> Op:
+    """A new node of the same op; forward sets its attributes again on every replay."""
+    clone = object.__new__(type(node))
+    clone.saved = None
+    clone.inputs = ()
+    clone.needs_input_grad = getattr(node, "needs_input_grad", ())
+    clone.retained = None
+    clone.trace = None
+    return clone
+
+
 class _Program:
     """One traced signature: the forward steps and the backward schedule."""
 
@@ -99,6 +110,9 @@ class _Program:
         if self.differentiable:
             self._schedule(outputs[0], node_index, args)
         self.generation = 0
+        # The replay runs on fresh nodes of the same ops: the traced call's graph stays valid
+        # for its own backward, and its batch and activations are not kept alive here.
+        self.steps = [(_fresh(node), refs, attrs) for node, refs, attrs in self.steps]
         self._generate()
 
     def _schedule(self, root: Tensor, node_index: dict[int, int], args: tuple[Tensor, ...]) -> None:
@@ -255,7 +269,7 @@ class CompiledFunction:
         return (state.grad_enabled, *[(a.data.shape, a.data.dtype, a._rg) for a in args])
 
     def __call__(self, *args: Any) -> Any:
-        tensors = tuple(a if isinstance(a, Tensor) else Tensor._wrap(np.asarray(a)) for a in args)
+        tensors = tuple([a if isinstance(a, Tensor) else Tensor._wrap(np.asarray(a)) for a in args])
         key = self._signature(tensors)
         program = self.programs.get(key)
         if program is None:

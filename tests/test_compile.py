@@ -159,3 +159,29 @@ def test_generated_source_reads_as_the_chain_rule():
     assert source.count(".forward(") == 7  # linear, sigmoid, linear, sigmoid, sub, pow, mean
     assert source.count("._vjp(g)") == 7
     assert source.count("accumulate(") == 4  # one per parameter
+
+
+def test_program_does_not_keep_the_traced_batch_alive():
+    import weakref
+
+    w = cr.tensor(np.ones((3, 2)), requires_grad=True)
+    step = cr.compile(lambda x: cr.relu(cr.linear(x, w)).sum())
+    first = cr.tensor(np.ones((4, 2)))
+    probe = weakref.ref(first)
+    step(first).backward()
+    del first
+    import gc
+
+    gc.collect()
+    assert probe() is None
+    assert step(cr.tensor(np.ones((4, 2)))).item() == 24.0
+
+
+def test_traced_result_keeps_its_own_graph_after_replays():
+    w = cr.tensor(np.array([2.0]), requires_grad=True)
+    step = cr.compile(lambda x: (cr.tanh(x * w)).sum())
+    traced = step(cr.tensor(np.array([0.5])))
+    step(cr.tensor(np.array([3.0]))).backward()  # a replay with other values
+    w.grad = None
+    traced.backward()
+    np.testing.assert_allclose(w.grad, [0.5 * (1 - np.tanh(1.0) ** 2)])
