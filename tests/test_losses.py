@@ -297,3 +297,11 @@ def test_target_gradients_flow_when_targets_require_grad():
     x = cr.tensor(RNG.standard_normal(3), requires_grad=True)
     t = cr.tensor(RNG.standard_normal(3), requires_grad=True)
     assert cr.gradcheck(lambda a, b: NF.mse_loss(a, b), [x, t])
+
+
+def test_cross_entropy_errors_name_cross_entropy():
+    import chainrule as cr
+    from chainrule import nn
+
+    with pytest.raises(IndexError, match="cross_entropy: target 3"):
+        nn.functional.cross_entropy(cr.tensor(np.ones((4, 3))), np.array([0, 1, 2, 3]))

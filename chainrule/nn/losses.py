@@ -204,6 +204,7 @@ def cross_entropy(
         if single and reduction == "none":
             return F.reshape(loss, ())
         return _reduce(loss, reduction, "cross_entropy")
+    _class_indices(targets, z.shape[0], z.shape[1], "cross_entropy", ignore_index)  # errors name this function
     out = nll_loss(lp, targets, weight=weight, ignore_index=ignore_index, reduction=reduction)
     if single and reduction == "none":
         return F.reshape(out, ())
