@@ -37,6 +37,7 @@ class CompileError(RuntimeError):
 
 
 _ARG, _SLOT, _EXT = 0, 1, 2
+_new = object.__new__
 
 
 class _ArgRef:
@@ -126,7 +127,7 @@ class _Program:
         uses = _count_uses(root._node)
         arg_slot = {id(a): i for i, a in enumerate(args)}
         self.root_index = node_index[id(root._node)]
-        self.leaves: list[Tensor] = []
+        leaves: list[Tensor] = []
         self.grad_args = [i for i, a in enumerate(args) if a._rg]
         order: list[tuple[int, list[tuple[int, Any, tuple[int, ...]]]]] = []
         has_grad = {id(root._node)}
@@ -143,8 +144,8 @@ class _Program:
                     elif id(t) in arg_slot:
                         edges.append((_ARG, arg_slot[id(t)], shape))
                     else:
-                        if all(leaf is not t for leaf in self.leaves):
-                            self.leaves.append(t)
+                        if all(leaf is not t for leaf in leaves):
+                            leaves.append(t)
                         edges.append((_EXT, t, shape))
                     continue
                 edges.append((_SLOT, node_index[id(parent)], shape))
@@ -155,6 +156,8 @@ class _Program:
                     ready.append(parent)
             order.append((node_index[id(node)], edges))
         self.order = order
+        self.leaves = tuple(leaves)
+        self.needs = (True,) * (len(self.grad_args) + len(self.leaves))
 
     # The replay is generated as straight-line Python source, one line per op, so a step
     # costs the op rules themselves and little else (no loops over tables, no lookups).
@@ -265,32 +268,32 @@ class CompiledFunction:
             raise CompileError("compile: call the function once so it is traced")
         return list(self.programs.values())[-1].source
 
-    def _signature(self, args: tuple[Tensor, ...]) -> tuple[Any, ...]:
-        return (state.grad_enabled, *[(a.data.shape, a.data.dtype, a._rg) for a in args])
-
     def __call__(self, *args: Any) -> Any:
-        tensors = tuple([a if isinstance(a, Tensor) else Tensor._wrap(np.asarray(a)) for a in args])
-        key = self._signature(tensors)
+        tensors = args
+        for a in args:
+            if not isinstance(a, Tensor):
+                tensors = tuple([a if isinstance(a, Tensor) else Tensor._wrap(np.asarray(a)) for a in args])
+                break
+        key = (state.grad_enabled, *[(a.data.shape, a.data.dtype, a._rg) for a in tensors])
         program = self.programs.get(key)
         if program is None:
             return self._trace(tensors, key)
         values = program.forward(tensors)
-        outs = []
-        for n, value in enumerate(values):
-            out = Tensor._wrap(value)
-            if n == 0 and program.differentiable:
-                node = object.__new__(_Replayed)
-                node.saved = None
-                node.program = program
-                node.generation = program.generation
-                node.inputs = tuple(tensors[i] for i in program.grad_args) + tuple(program.leaves)
-                node.needs_input_grad = (True,) * len(node.inputs)
-                node.retained = None
-                node.trace = None
-                out._rg = True
-                out._node = node
-            outs.append(out)
-        return outs[0] if self._single else tuple(outs)
+        first = Tensor._wrap(values[0])
+        if program.differentiable:
+            node = _new(_Replayed)
+            node.saved = None
+            node.program = program
+            node.generation = program.generation
+            node.inputs = tuple([tensors[i] for i in program.grad_args]) + program.leaves
+            node.needs_input_grad = program.needs
+            node.retained = None
+            node.trace = None
+            first._rg = True
+            first._node = node
+        if self._single:
+            return first
+        return (first, *[Tensor._wrap(v) for v in values[1:]])
 
     def _trace(self, args: tuple[Tensor, ...], key: tuple[Any, ...]) -> Any:
         if len(self.programs) >= self.max_traces:

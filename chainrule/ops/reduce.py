@@ -45,20 +45,21 @@ class Mean(_Reduction):
 
     def forward(self, x: ndarray, axis: tuple[int, ...] | None, keepdims: bool) -> ndarray:
         self.axis, self.keepdims, self.in_shape = axis, keepdims, x.shape
+        self.count = n = x.size if axis is None else _count(x.shape, axis)
         total = xp.add.reduce(x, axis=axis, keepdims=keepdims)
-        if x.dtype.kind != "f":
-            return total / _count(x.shape, axis)
-        return total / const(_count(x.shape, axis), x.dtype)
+        return total / (const(n, x.dtype) if x.dtype.kind == "f" else n)
 
     def backward(self, upstream: ndarray) -> Grads:
-        n = const(_count(self.in_shape, self.axis), upstream.dtype)
+        n = const(self.count, upstream.dtype)
         return (_spread(_expand(upstream, self.axis, self.keepdims) / n, self.in_shape),)
 
 
 def _spread(upstream: ndarray, shape: tuple[int, ...]) -> ndarray:
     """``upstream`` repeated to ``shape``: a filled array for a scalar (cheap), else a broadcast view."""
     if upstream.ndim == 0:
-        return xp.full(shape, upstream, dtype=upstream.dtype)
+        out = xp.empty(shape, dtype=upstream.dtype)
+        out.fill(upstream)
+        return out
     return xp.broadcast_to(upstream, shape)
 
 
