@@ -154,6 +154,9 @@ def apply(op: type[Op], *inputs: Tensor, **attrs: Any) -> Tensor:
     return out
 
 
+# NOTE: apply1 and apply2 repeat apply's body on purpose: they are the hot path of every
+# operator and unary function, and packing *inputs/**attrs or calling a shared helper
+# costs about 0.5 us per op (measured: docs/benchmarks.md, per-op overhead).
 def apply1(op: type[Op], x: Tensor) -> Tensor:
     """``apply`` for a one-input op without attributes: the hot path of unary functions."""
     node = _new(op)
