@@ -191,6 +191,8 @@ class PowScalar(Op):
     def forward(self, x: ndarray, exponent: float) -> ndarray:
         self.exponent = exponent
         self.saved = x
+        if exponent == 2 and x.dtype.kind == "f":
+            return x * x  # what NumPy's power does for 2, without converting the Python number
         return x**exponent
 
     def backward(self, upstream: ndarray) -> Grads:
