@@ -183,3 +183,31 @@ def test_graph_records_ops_and_inputs():
     assert mul_out.op.name == "mul"
     assert mul_out.op.inputs[0] is x
     assert "op=sum" in repr(y)
+
+
+def test_nodes_describe_their_op_and_attributes():
+    x = cr.tensor(np.ones((2, 3)), requires_grad=True)
+    assert repr((x * 2).op) == "<mul>"
+    summed = repr(cr.sum(x, axis=1).op)
+    assert summed.startswith("<sum ") and "axis=(1,)" in summed and "keepdims=False" in summed
+    assert repr(cr.leaky_relu(x, 0.1).op) == "<leaky_relu negative_slope=0.1>"
+    assert repr(x[::2, 1].op) == "<index index=[::2, 1]>"
+    assert repr(x[1:, np.array([0, 2])].op) == "<index index=[1:, <int64 array (2,)>]>"
+
+
+def test_branch_that_receives_no_gradient_is_released():
+    class Blocked(cr.Function):
+        @staticmethod
+        def forward(ctx, a):
+            return a * 1.0
+
+        @staticmethod
+        def backward(ctx, grad_output):
+            return None  # deliberately passes nothing back
+
+    x = leaf(3.0)
+    hidden = cr.exp(x)  # its only consumer sends no gradient back
+    loss = Blocked.apply(hidden) + x * 2
+    loss.backward()
+    assert x.grad == 2.0
+    assert hidden.op.saved is cr.engine.RELEASED
