@@ -237,6 +237,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(needs --val-size; default: off)",
     )
     g.add_argument("--seed", type=int, default=0, help="seed of the weight initialization and the shuffling")
+    g.add_argument(
+        "--compile",
+        action="store_true",
+        help="capture each training step once (chainrule.compile) and replay it: faster for small networks, "
+        "the same weights bit for bit (default: off)",
+    )
     g = train.add_argument_group("output")
     g.add_argument(
         "--out",

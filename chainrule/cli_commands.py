@@ -172,6 +172,7 @@ def train_command(args: argparse.Namespace) -> int:
         scheduler=scheduler,
         progress=args.progress,
         verbose=not args.quiet,
+        compile=args.compile,
     )
     train_eval = evaluate(model, X_train, y_train, loss=loss, metrics=metrics)
     test_eval = evaluate(model, X_test, y_test, loss=loss, metrics=metrics)

@@ -27,7 +27,7 @@ import numpy as np
 
 from chainrule.backend import ndarray, xp
 from chainrule.engine import _accumulate_leaf, _count_uses, unbroadcast
-from chainrule.grad_mode import refresh_watch, state
+from chainrule.grad_mode import no_grad, refresh_watch, state
 from chainrule.ops.base import Op
 from chainrule.tensor import Tensor
 
@@ -88,6 +88,9 @@ class _Program:
             refs: list[tuple[int, Any]] = []
             for t in inputs:
                 slot = slot_of.get(id(t))
+                if slot is None and t._node is None and not t._rg:
+                    # A new constant tensor around an argument's own array is that argument.
+                    slot = arg_ids.get(id(t.data))
                 if slot is not None:
                     refs.append((_SLOT, slot))
                 elif t._node is not None:
@@ -111,6 +114,7 @@ class _Program:
         if self.differentiable:
             self._schedule(outputs[0], node_index, args)
         self.generation = 0
+        self.verified = False
         # The replay runs on fresh nodes of the same ops: the traced call's graph stays valid
         # for its own backward, and its batch and activations are not kept alive here.
         self.steps = [(_fresh(node), refs, attrs) for node, refs, attrs in self.steps]
@@ -279,6 +283,8 @@ class CompiledFunction:
         if program is None:
             return self._trace(tensors, key)
         values = program.forward(tensors)
+        if not program.verified:
+            self._verify(program, tensors, values)
         first = Tensor._wrap(values[0])
         if program.differentiable:
             node = _new(_Replayed)
@@ -294,6 +300,26 @@ class CompiledFunction:
         if self._single:
             return first
         return (first, *[Tensor._wrap(v) for v in values[1:]])
+
+    def _verify(self, program: _Program, args: tuple[Tensor, ...], values: list[ndarray]) -> None:
+        """On a signature's first replay, run ``fn`` eagerly too and demand the same outputs, bit for bit.
+
+        A replay repeats ops only; a function that builds tensors from fresh data inside, or
+        draws random numbers with NumPy, would silently replay stale values. This catches it.
+        """
+        with no_grad():
+            result = self.fn(*args)
+        expected = (result,) if isinstance(result, Tensor) else tuple(result)
+        for k, (want, got) in enumerate(zip(expected, values)):
+            if not np.array_equal(want.data, got, equal_nan=True):
+                raise CompileError(
+                    f"compile: replaying {getattr(self.fn, '__name__', 'fn')} does not reproduce it (output {k} "
+                    "differs): it must use something besides chainrule ops on its arguments and parameters, "
+                    "such as tensors built from data inside it, random numbers drawn with NumPy (Dropout) "
+                    "or state updated outside ops (BatchNorm in training mode). Pass such data as arguments, "
+                    "or call the function uncompiled."
+                )
+        program.verified = True
 
     def _trace(self, args: tuple[Tensor, ...], key: tuple[Any, ...]) -> Any:
         if len(self.programs) >= self.max_traces:

@@ -59,10 +59,12 @@ def _param_dtype(model: Any) -> np.dtype | None:
     return None
 
 
-def _features(X: np.ndarray, dtype: np.dtype | None) -> np.ndarray:
+def _features(X: Any, dtype: np.dtype | None) -> Any:
     # NOTE: float64 data fed to a float32 model would make every product float64 (slow, and a
     # different result); features are converted to the parameters' dtype once, up front.
-    return X.astype(dtype) if dtype is not None and X.dtype.kind == "f" and X.dtype != dtype else X
+    if X is None or dtype is None or X.dtype.kind != "f" or X.dtype == dtype:
+        return X
+    return X.astype(dtype)
 
 
 class _Mode:
@@ -131,6 +133,7 @@ def fit(
     progress: bool | None = None,
     verbose: bool = False,
     scheduler: Any = None,
+    compile: bool = False,
 ) -> History:
     """Train ``model`` for ``epochs`` passes over ``data`` and return the ``History``.
 
@@ -148,6 +151,9 @@ def fit(
       bit-for-bit identical weights.
     * ``progress``: a tqdm bar on stderr showing epoch, loss and accuracy (None = only when
       stderr is a terminal and the CI variable is unset). ``verbose``: print a line per epoch.
+    * ``compile``: capture the forward pass and loss once with ``chainrule.compile`` and replay
+      it on every batch (faster for small networks, bit-for-bit the same weights). Refused
+      for models with modules that are not capturable in training mode (Dropout, BatchNorm1d).
     """
     if isinstance(epochs, bool) or not isinstance(epochs, (int, np.integer)) or epochs < 0:
         raise ValueError(f"fit: epochs must be a non-negative integer, got {epochs!r}")
@@ -155,21 +161,32 @@ def fit(
     dtype = _param_dtype(model)
     if isinstance(data, DataLoader):
         loader, y_all = data, data.y
-        if loader.X.dtype.kind == "f" and dtype is not None and loader.X.dtype != dtype:
+        if _features(loader.X, dtype) is not loader.X or _features(loader.y, dtype) is not loader.y:
             # A converted copy that shares the loader's generator (the caller's loader is left as it is).
             loader = DataLoader(
-                _features(data.X, dtype), data.y, data.batch_size, data.shuffle, data.drop_last, data.rng
+                _features(data.X, dtype),
+                _features(data.y, dtype),
+                data.batch_size,
+                data.shuffle,
+                data.drop_last,
+                data.rng,
             )
     else:
         X, y_all = _split_data(data)
         # NOTE: one full batch is not shuffled: the order cannot change the update, only its rounding.
+        # NOTE: real-valued targets too: the losses would convert them to the outputs' dtype anyway.
         loader = DataLoader(
-            _features(X, dtype), y_all, batch_size=batch_size, shuffle=shuffle and batch_size is not None, seed=seed
+            _features(X, dtype),
+            _features(y_all, dtype),
+            batch_size=batch_size,
+            shuffle=shuffle and batch_size is not None,
+            seed=seed,
         )
     metric_fns = resolve_metrics(metrics, threshold, y_all)
     if validation is not None:
         X_val, y_val = _split_data(validation)
         X_val = _features(X_val, dtype)
+    step = _compiled_step(model, loss_fn) if compile else None
     hooks = [cb if isinstance(cb, Callback) else LambdaCallback(on_epoch_end=cb) for cb in callbacks]
     history = History()
     state = FitState(model, optimizer, history, int(epochs))
@@ -187,8 +204,11 @@ def fit(
             seen = 0
             with _Mode(model, True):
                 for b, (xb, yb) in enumerate(loader):
-                    out = model(xb)
-                    value = loss_fn(out, yb)
+                    if step is None:
+                        out = model(xb)
+                        value = loss_fn(out, yb)
+                    else:
+                        value, out = step(xb, yb)
                     optimizer.zero_grad()
                     value.backward()
                     optimizer.step()
@@ -233,6 +253,26 @@ def fit(
     for cb in hooks:
         cb.on_train_end(state)
     return history
+
+
+def _compiled_step(model: Any, loss_fn: Callable[[Tensor, Tensor], Tensor]) -> Any:
+    """forward + loss captured by ``chainrule.compile``; returns (loss, outputs) per batch."""
+    from chainrule.compile_mode import compile as capture
+
+    modules = list(model.modules()) if hasattr(model, "modules") else []
+    with _Mode(model, True):
+        blocked = sorted({type(m).__name__ for m in modules if not m.capturable})
+    if blocked:
+        raise ValueError(
+            f"fit(compile=True): {', '.join(blocked)} draw random numbers or update state outside "
+            "chainrule ops in training mode, which a replay cannot repeat; use compile=False"
+        )
+
+    def forward_and_loss(xb: Tensor, yb: Tensor) -> tuple[Tensor, Tensor]:
+        out = model(xb)
+        return loss_fn(out, yb), out
+
+    return capture(forward_and_loss)
 
 
 def param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:

@@ -330,3 +330,17 @@ def test_docs_cli_documents_every_flag_and_its_examples_parse() -> None:
     assert len(examples) >= 5
     for line in examples:
         parser.parse_args(line.split())
+
+
+def test_train_compile_flag_gives_the_same_model(capsys, tmp_path) -> None:
+    import numpy as np
+
+    import chainrule as cr
+
+    common = ("train", "--data", "digits", "--epochs", "2", "--quiet")
+    assert _run(capsys, *common, "--out", str(tmp_path / "eager"))[0] == 0
+    assert _run(capsys, *common, "--compile", "--out", str(tmp_path / "compiled"))[0] == 0
+    eager = cr.load(tmp_path / "eager" / "model.safetensors")
+    compiled = cr.load(tmp_path / "compiled" / "model.safetensors")
+    for a, b in zip(eager.parameters(), compiled.parameters()):
+        assert np.array_equal(a.data, b.data)

@@ -185,3 +185,39 @@ def test_traced_result_keeps_its_own_graph_after_replays():
     w.grad = None
     traced.backward()
     np.testing.assert_allclose(w.grad, [0.5 * (1 - np.tanh(1.0) ** 2)])
+
+
+def test_data_built_inside_the_function_is_caught_on_the_first_replay():
+    rng = np.random.default_rng(0)
+    step = cr.compile(lambda x: (x * cr.tensor(rng.normal(size=2))).sum())
+    step(cr.tensor(np.ones(2)))
+    with pytest.raises(CompileError, match="does not reproduce"):
+        step(cr.tensor(np.ones(2)))
+
+
+def test_dropout_in_training_mode_is_caught_and_declared_not_capturable():
+    from chainrule import nn
+
+    layer = nn.Dropout(0.5, rng=0)
+    assert not layer.capturable
+    assert layer.eval().capturable and layer.train().capturable is False
+    step = cr.compile(lambda x: layer(x).sum())
+    step(cr.tensor(np.ones(50)))
+    with pytest.raises(CompileError, match="Dropout"):
+        step(cr.tensor(np.ones(50)))
+
+
+def test_capturable_modules():
+    from chainrule import nn
+
+    model = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4), nn.ReLU())
+    assert not all(m.capturable for m in model.modules())
+    model.eval()
+    assert all(m.capturable for m in model.modules())
+
+
+def test_a_tensor_wrapping_an_arguments_array_is_that_argument():
+    w = cr.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    step = cr.compile(lambda x, t: ((x * w - cr.Tensor._wrap(t.data)) ** 2).sum())
+    step(cr.tensor(np.ones(2)), cr.tensor(np.zeros(2)))
+    assert step(cr.tensor(np.ones(2)), cr.tensor(np.array([1.0, 2.0]))).item() == 0.0

@@ -396,3 +396,50 @@ def test_docs_training_code_runs(capsys) -> None:
     namespace = run_doc("training.md")
     assert namespace["history"].epochs
     assert "accuracy" in capsys.readouterr().out
+
+
+def _digits_run(compile_step):
+    from chainrule import nn, optim
+    from chainrule.data import load_digits
+
+    X, y = load_digits()
+    X, y = X[:300], y[:300]
+    nn.init.manual_seed(0)
+    model = nn.MLP([64, 32, 10], activation="tanh")
+    opt = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    history = cr.fit(model, "cross_entropy", opt, (X, y), epochs=3, batch_size=64, seed=0, compile=compile_step)
+    return history, [p.data.copy() for p in model.parameters()]
+
+
+def test_fit_compiled_gives_the_same_weights_as_eager():
+    eager_history, eager_weights = _digits_run(False)
+    compiled_history, compiled_weights = _digits_run(True)
+    assert eager_history.loss == compiled_history.loss
+    assert eager_history.accuracy == compiled_history.accuracy
+    for a, b in zip(eager_weights, compiled_weights):
+        assert np.array_equal(a, b)
+
+
+def test_fit_compiled_regression_with_float64_targets():
+    from chainrule import nn, optim
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 3))
+    y = X @ np.array([1.0, -2.0, 0.5]) + 0.1
+    nn.init.manual_seed(0)
+    model = nn.MLP([3, 8, 1], activation="tanh")
+    opt = optim.SGD(model.parameters(), lr=0.05)
+    history = cr.fit(model, "mse", opt, (X, y[:, None]), epochs=5, batch_size=16, metrics=(), compile=True)
+    assert history.loss[-1] < history.loss[0]
+
+
+def test_fit_compile_refuses_dropout():
+    from chainrule import nn, optim
+
+    model = nn.Sequential(nn.Linear(4, 4), nn.Dropout(0.5), nn.Linear(4, 2))
+    model.eval()
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    X, y = np.zeros((8, 4)), np.zeros(8, dtype=np.int64)
+    with pytest.raises(ValueError, match="Dropout"):
+        cr.fit(model, "cross_entropy", opt, (X, y), epochs=1, compile=True)
+    assert not model.training  # the check left the model's mode as it was

@@ -29,6 +29,11 @@ class Dropout(Module):
     def forward(self, x: Any) -> Tensor:
         return NF.dropout(x, self.p, training=self.training, rng=self.rng)
 
+    @property
+    def capturable(self) -> bool:
+        # The mask is drawn with NumPy on every call: a replay would reuse the first one.
+        return not self.training or self.p == 0.0
+
     def extra_repr(self) -> str:
         return f"p={self.p}"
 

@@ -275,6 +275,15 @@ class Module:
         """Set evaluation mode: same as ``train(False)``."""
         return self.train(False)
 
+    @property
+    def capturable(self) -> bool:
+        """Whether a forward pass of this module alone is a fixed composition of chainrule ops.
+
+        ``chainrule.compile`` replays ops only; a module that draws random numbers or updates
+        state with NumPy in its forward (Dropout, BatchNorm1d in training mode) says False.
+        """
+        return True
+
     def zero_grad(self) -> None:
         """Clear every parameter's gradient (sets ``.grad`` to None)."""
         for p in self.parameters():

@@ -56,6 +56,11 @@ class BatchNorm1d(Module):
             self.running_var.data[...] = 1
             self.num_batches_tracked.data[...] = 0
 
+    @property
+    def capturable(self) -> bool:
+        # Training mode updates the running statistics with NumPy, outside the ops.
+        return not (self.training and self.track_running_stats)
+
     def forward(self, x: Any) -> Tensor:
         x = NF.as_tensor(x)
         if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
