@@ -171,6 +171,8 @@ def _axis1(axis: Any, ndim: int, op: str) -> int:
 
 
 def _reduction(op: Any, x: Any, axis: Any, keepdims: bool, dim: Any, keepdim: Any, **extra: Any) -> Tensor:
+    if axis is None and dim is None and keepdim is None and keepdims is False and not extra and isinstance(x, Tensor):
+        return apply(op, x, axis=None, keepdims=False)  # the common x.sum() / x.mean(), without the checks
     x = _tensor(x, op.name)
     axis = _pick(axis, dim, None, "axis", "dim")
     keepdims = _pick(keepdims, keepdim, False, "keepdims", "keepdim")
