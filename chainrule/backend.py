@@ -27,6 +27,8 @@ def const(value: float, dtype: object) -> ndarray:
     key = (value, dtype)
     array = _CONSTANTS.get(key)
     if array is None:
+        if len(_CONSTANTS) >= 4096:  # e.g. a learning rate that changes every step
+            _CONSTANTS.clear()
         array = xp.asarray(value, dtype=dtype)
         array.flags.writeable = False
         _CONSTANTS[key] = array

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.backend import const
 from chainrule.optim.optimizer import Optimizer, ParamsT, check_hyper
 from chainrule.tensor import Tensor
 
@@ -55,17 +56,21 @@ class SGD(Optimizer):
             raise ValueError("SGD: Nesterov momentum requires momentum > 0 and dampening = 0")
 
     def _update(self, param: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
+        # NOTE: hyperparameters as cached 0-d arrays of the parameter's dtype: the same numbers
+        # NumPy would use for a Python float, without converting one on every call.
+        dtype = param.data.dtype
         if group["maximize"]:
             grad = -grad
         if group["weight_decay"]:
-            grad = grad + group["weight_decay"] * param.data
+            grad = grad + const(group["weight_decay"], dtype) * param.data
         momentum = group["momentum"]
         if momentum:
             buf = state.get("momentum_buffer")
             if buf is None:
                 buf = state["momentum_buffer"] = grad.copy()
             else:
-                buf *= momentum
-                buf += (1.0 - group["dampening"]) * grad
-            grad = grad + momentum * buf if group["nesterov"] else buf
-        param.data -= group["lr"] * grad
+                buf *= const(momentum, dtype)
+                dampening = group["dampening"]
+                buf += grad if dampening == 0 else const(1.0 - dampening, dtype) * grad
+            grad = grad + const(momentum, dtype) * buf if group["nesterov"] else buf
+        param.data -= const(group["lr"], dtype) * grad
