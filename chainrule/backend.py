@@ -7,15 +7,28 @@ touching a single op rule.
 
 from __future__ import annotations
 
+import math
+
 import numpy
 
 xp = numpy
 ndarray = numpy.ndarray
 
-__all__ = ["const", "ndarray", "xp"]
+__all__ = ["const", "const_key", "ndarray", "xp"]
 
 
-_CONSTANTS: dict[tuple[object, object], ndarray] = {}
+_CONSTANTS: dict[tuple[object, ...], ndarray] = {}
+
+
+def const_key(value: float, dtype: object) -> tuple[object, ...]:
+    """The cache key of a constant: (value, dtype), with the sign for zeros.
+
+    NOTE: -0.0 == 0.0 (and they hash alike), so without the sign a cached +0.0 would be
+    returned for -0.0 and the sign of a zero result could flip.
+    """
+    if value == 0:
+        return (value, dtype, math.copysign(1.0, value))
+    return (value, dtype)
 
 
 def const(value: float, dtype: object) -> ndarray:
@@ -24,7 +37,7 @@ def const(value: float, dtype: object) -> ndarray:
     NumPy converts a Python number on every call (about 1 us on a tiny array); a 0-d
     array of the operand's dtype is used as is, so op rules write ``const(1, x.dtype) - x``.
     """
-    key = (value, dtype)
+    key = const_key(value, dtype)
     array = _CONSTANTS.get(key)
     if array is None:
         if len(_CONSTANTS) >= 4096:  # e.g. a learning rate that changes every step

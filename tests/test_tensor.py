@@ -623,3 +623,12 @@ def test_setitem_refuses_a_value_that_requires_grad():
     target = cr.zeros(3)
     with pytest.raises(RuntimeError, match="graph"):
         target[0] = cr.tensor(1.0, requires_grad=True)
+
+
+def test_cached_constants_keep_the_sign_of_zero():
+    from chainrule.backend import const
+
+    x = cr.tensor(np.array([1.0, 2.0]))
+    assert not np.signbit((x * 0.0).data).any()
+    assert np.signbit((x * -0.0).data).all()  # not the cached +0.0
+    assert np.signbit(const(-0.0, np.dtype(np.float32))) and not np.signbit(const(0.0, np.dtype(np.float32)))
