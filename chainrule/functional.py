@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.backend import ndarray, xp
+from chainrule.backend import const, const_key, ndarray, xp
 from chainrule.ops import elementwise as E
 from chainrule.ops import linalg as L
 from chainrule.ops import loss as LS
@@ -48,7 +48,7 @@ def _lift(value: Any, like: Tensor | None = None, op: str = "op") -> Tensor:
     )
 
 
-_CONSTANTS: dict[tuple[Any, np.dtype], Tensor] = {}
+_CONSTANTS: dict[tuple[Any, ...], Tensor] = {}  # backend.const arrays, wrapped once as tensors
 
 
 def _operand(value: Any, like: Tensor) -> Tensor | None:
@@ -62,17 +62,14 @@ def _operand(value: Any, like: Tensor) -> Tensor | None:
     kind = type(value)
     if kind is float or kind is int:
         dtype = like.data.dtype
-        # NOTE: 0 is not cached: -0.0 == 0.0 would share one entry and lose the sign.
-        if dtype.kind == "f" and value != 0:
-            key = (value, dtype)
-            const = _CONSTANTS.get(key)
-            if const is None:
+        if dtype.kind == "f":
+            key = const_key(value, dtype)
+            wrapped = _CONSTANTS.get(key)
+            if wrapped is None:
                 if len(_CONSTANTS) >= 4096:
                     _CONSTANTS.clear()
-                array = xp.asarray(value, dtype=dtype)
-                array.flags.writeable = False
-                const = _CONSTANTS[key] = Tensor._wrap(array)
-            return const
+                wrapped = _CONSTANTS[key] = Tensor._wrap(const(value, dtype))
+            return wrapped
     if isinstance(value, (*_PY_SCALARS, ndarray, np.generic)):
         return _lift(value, like)
     return None
@@ -96,13 +93,13 @@ def _binary(name: str, a: Any, b: Any) -> Tensor:
         if not isinstance(b, Tensor):
             if name == "pow" and isinstance(b, _PY_SCALARS):
                 return apply(E.PowScalar, a, exponent=b)
-            if not isinstance(b, (*_PY_SCALARS, ndarray, np.generic)):
+            b = _operand(b, a)
+            if b is None:
                 return NotImplemented
-            b = _lift(b, a, name)
     elif isinstance(b, Tensor):
-        if not isinstance(a, (*_PY_SCALARS, ndarray, np.generic)):
+        a = _operand(a, b)
+        if a is None:
             return NotImplemented
-        a = _lift(a, b, name)
     else:
         a = _lift(a, None, name)
         b = _lift(b, a, name)

@@ -283,10 +283,7 @@ class Tensor:
         return NotImplemented if a is None else _apply2(_O.Div, a, self)
 
     def __pow__(self, other: Any) -> Tensor:
-        if type(other) in (int, float):
-            return _apply(_O.PowScalar, self, exponent=other)
-        b = _F._operand(other, self)
-        return NotImplemented if b is None else _apply2(_O.Pow, self, b)
+        return _F._binary("pow", self, other)  # a number exponent is the constant-power op
 
     def __rpow__(self, other: Any) -> Tensor:
         a = _F._operand(other, self)
@@ -459,7 +456,6 @@ def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, name: str 
 from chainrule import functional as _F  # noqa: E402
 from chainrule.ops import elementwise as _E  # noqa: E402
 from chainrule.ops import linalg as _L  # noqa: E402
-from chainrule.ops.base import apply as _apply  # noqa: E402
 from chainrule.ops.base import apply1 as _apply1  # noqa: E402
 from chainrule.ops.base import apply2 as _apply2  # noqa: E402
 
@@ -477,5 +473,5 @@ def _backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
 class _O:
     """The op classes the operators dispatch to."""
 
-    Add, Sub, Mul, Div, Pow, PowScalar, Neg = _E.Add, _E.Sub, _E.Mul, _E.Div, _E.Pow, _E.PowScalar, _E.Neg
+    Add, Sub, Mul, Div, Pow, Neg = _E.Add, _E.Sub, _E.Mul, _E.Div, _E.Pow, _E.Neg
     MatMul = _L.MatMul
