@@ -104,7 +104,6 @@ class _Program:
             slot_of[id(out)] = nargs + k
             node_index[id(node)] = k
             self.steps.append((node, refs, attrs))
-        self.nslots = nargs + len(tape)
         self.output_slots = []
         for o in outputs:
             if id(o) not in slot_of:
