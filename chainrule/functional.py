@@ -63,7 +63,7 @@ def _operand(value: Any, like: Tensor) -> Tensor | None:
     if kind is float or kind is int:
         dtype = like.data.dtype
         if dtype.kind == "f":
-            key = const_key(value, dtype)
+            key = (value, dtype) if value else const_key(value, dtype)  # inline: the operators' hot path
             wrapped = _CONSTANTS.get(key)
             if wrapped is None:
                 if len(_CONSTANTS) >= 4096:
