@@ -37,6 +37,10 @@ def const(value: float, dtype: object) -> ndarray:
     NumPy converts a Python number on every call (about 1 us on a tiny array); a 0-d
     array of the operand's dtype is used as is, so op rules write ``const(1, x.dtype) - x``.
     """
+    if value:  # the hot path: no separate key for nonzero values
+        array = _CONSTANTS.get((value, dtype))
+        if array is not None:
+            return array
     key = const_key(value, dtype)
     array = _CONSTANTS.get(key)
     if array is None:

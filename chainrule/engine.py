@@ -7,7 +7,7 @@
    their contributions (gradients add at branches). This is a reverse topological order.
 3. Sum each input gradient back to the input's own shape (``unbroadcast``), add it to
    the input's pending gradient (or, for a leaf, to ``.grad``), and release what the
-   node saved for backward unless ``retain_graph=True``.
+   node saved for backward, and its inputs, unless ``retain_graph=True``.
 """
 
 from __future__ import annotations
@@ -121,7 +121,7 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
     uses = _count_uses(root._node)
     pending: dict[Op, ndarray] = {root._node: upstream}
     ready = [root._node]
-    pop_ready, push_ready, pop_pending = ready.pop, ready.append, pending.pop
+    pop_ready, push_ready, pop_pending, get_pending = ready.pop, ready.append, pending.pop, pending.get
     while ready:
         node = pop_ready()
         g = pop_pending(node)
@@ -131,9 +131,14 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
         if node.saved is RELEASED:
             raise RuntimeError(_SECOND_BACKWARD.format(name=node.name))
         downstream = node._vjp(g)
+        inputs = node.inputs
         if not retain_graph:
+            # NOTE: the node lets go of its saved values and of its inputs, as PyTorch's graph
+            # frees its saved tensors: a loss kept alive after backward (``loss = step()`` until
+            # the next step) must not keep every activation of its step alive with it.
             node.saved = RELEASED
-        for t, dg in zip(node.inputs, downstream):
+            node.inputs = ()
+        for t, dg in zip(inputs, downstream):
             parent = t._node
             if dg is not None:
                 shape = t.data.shape
@@ -145,16 +150,19 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
                     if t._rg:
                         _accumulate_leaf(t, dg, g)
                     continue
-                if parent in pending:
-                    pending[parent] = pending[parent] + dg
-                else:
-                    pending[parent] = dg
-            elif parent is None:
-                continue
-            left = uses[parent] - 1
-            uses[parent] = left
-            if left == 0:
-                if parent in pending:
+                # NOTE: gradients add at branches: a parent used twice gets the sum.
+                earlier = get_pending(parent)
+                pending[parent] = dg if earlier is None else earlier + dg
+                left = uses[parent] - 1
+                uses[parent] = left
+                if left == 0:
                     push_ready(parent)
-                elif not retain_graph:
-                    parent.saved = RELEASED
+            elif parent is not None:
+                left = uses[parent] - 1
+                uses[parent] = left
+                if left == 0:
+                    if parent in pending:
+                        push_ready(parent)
+                    elif not retain_graph:
+                        parent.saved = RELEASED
+                        parent.inputs = ()

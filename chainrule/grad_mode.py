@@ -41,11 +41,13 @@ class _Switch:
     def __enter__(self) -> None:
         self._previous = getattr(state, self._attr)
         setattr(state, self._attr, self._value)
-        refresh_watch()
+        if self._attr == "anomaly":
+            refresh_watch()
 
     def __exit__(self, *exc: object) -> None:
         setattr(state, self._attr, self._previous)
-        refresh_watch()
+        if self._attr == "anomaly":
+            refresh_watch()
 
     def __call__(self, fn: F) -> F:
         @functools.wraps(fn)

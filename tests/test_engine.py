@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import math
+import weakref
 
 import numpy as np
 import pytest
@@ -121,6 +123,32 @@ def test_backward_releases_saved_intermediates():
     assert node.saved is not None
     y.backward()
     assert node.saved is cr.engine.RELEASED
+    assert node.inputs == ()
+
+
+def test_a_loss_kept_after_backward_does_not_keep_activations_alive():
+    x = cr.tensor(np.ones(3), requires_grad=True)
+    hidden = cr.tanh(x * 2)
+    activation = weakref.ref(hidden.data)
+    loss = hidden.sum()
+    del hidden
+    loss.backward()
+    gc.collect()
+    assert activation() is None  # freed, although loss (and its graph node) is still alive
+    assert loss.op is not None
+
+
+def test_retain_graph_keeps_the_activations():
+    x = cr.tensor(np.ones(3), requires_grad=True)
+    hidden = cr.tanh(x * 2)
+    activation = weakref.ref(hidden.data)
+    loss = hidden.sum()
+    del hidden
+    loss.backward(retain_graph=True)
+    gc.collect()
+    assert activation() is not None
+    loss.backward()
+    assert x.grad == pytest.approx(2 * 2 * (1 - np.tanh(2.0) ** 2))
 
 
 def test_no_grad_records_nothing_and_works_as_decorator():

@@ -156,14 +156,12 @@ class ChainruleMLP:
 
     def update(self, loss: Any) -> Any:
         """Zero the gradients, backward, SGD on ``.data``; returns the loss."""
-        cr = self.cr
         for p in self.flat:
             p.grad = None
         loss.backward()
         lr = self.spec.lr
-        with cr.no_grad():
-            for p in self.flat:
-                p.data -= lr * p.grad
+        for p in self.flat:  # NumPy on the arrays, as the floor does: no graph, so no no_grad() needed
+            p.data -= lr * p.grad
         return loss
 
 

@@ -74,8 +74,10 @@ CHAINS = {"chainrule": chain_chainrule, "torch": chain_torch, "numpy": chain_num
 
 def cases(smoke: bool, reps: int | None) -> list[Case]:
     n_ops = 100 if smoke else 1000
-    chains = 1 if smoke else 10  # chains per repetition
-    reps = reps or (1 if smoke else 7)
+    # Many short repetitions: a chain takes milliseconds and the machine's speed swings within a
+    # second, so short interleaved turns pair the implementations' runs more tightly.
+    chains = 1 if smoke else 3  # chains per repetition
+    reps = reps or (1 if smoke else 21)
 
     def make(impl: str, memory: bool) -> Runner:
         chain = CHAINS[impl]

@@ -6,10 +6,27 @@ shape and the engine sums them to each input's own shape (``unbroadcast``).
 
 from __future__ import annotations
 
+import builtins
+
 from chainrule.backend import const, ndarray, xp
 from chainrule.ops.base import Op, register
 
 Grads = tuple[ndarray | None, ...]
+
+#: Below this many elements NumPy's fixed cost per call dominates: rules skip in-place tricks.
+SMALL = 64
+
+def _lowest(x: ndarray, size: int) -> float:
+    """The smallest element of a non-empty array (for a handful of elements Python's ``min`` over
+    the values is several times cheaper than a NumPy reduction)."""
+    if size < SMALL:
+        return x.item() if size == 1 else builtins.min(x.ravel().tolist())
+    return xp.minimum.reduce(x, axis=None)
+
+
+#: Per float dtype, an x above which e^-x cannot overflow (minus the log of the largest finite
+#: value, plus a margin): there sigmoid uses the direct form 1 / (1 + e^-x).
+_SIGMOID_SAFE = {xp.dtype(t): 1 - float(xp.log(xp.finfo(t).max)) for t in ("float16", "float32", "float64")}
 
 
 # --------------------------------------------------------------------- binary
@@ -283,19 +300,27 @@ class Tanh(Op):
 class Sigmoid(Op):
     """f(x) = 1 / (1 + e^-x);  f'(x) = f(x) (1 - f(x)).
 
-    NOTE: 1 / (1 + e^-x), computed in place, is exact wherever e^-x cannot overflow; when
-    some x is below -80 the overflow-free e^-|x| form is used instead, so inputs of +-1e4
-    give exact, finite results without even an intermediate overflow.
+    NOTE: 1 / (1 + e^-x) is exact wherever e^-x cannot overflow (x above ``_SIGMOID_SAFE``
+    of its dtype); when some x is lower the overflow-free e^-|x| form is used instead, so
+    inputs of +-1e4 give exact, finite results without even an intermediate overflow.
+    Small inputs are not computed in place: on arrays of a few elements NumPy's overlap
+    handling makes ``out=`` slower than a fresh result.
     """
 
     name = "sigmoid"
 
     def forward(self, x: ndarray) -> ndarray:
-        if x.ndim and x.size and x.dtype.kind == "f" and xp.minimum.reduce(x, axis=None) > -80:
-            out = xp.negative(x)
-            xp.exp(out, out=out)
-            out += const(1, out.dtype)
-            xp.reciprocal(out, out=out)
+        size = x.size
+        safe = _SIGMOID_SAFE.get(x.dtype)
+        if safe is not None and size and _lowest(x, size) > safe:
+            one = const(1, x.dtype)
+            if size < SMALL:
+                out = one / (one + xp.exp(-x))
+            else:
+                out = xp.negative(x)
+                xp.exp(out, out=out)
+                out += one
+                xp.reciprocal(out, out=out)
         else:
             z = xp.exp(-xp.abs(x))
             out = xp.where(x >= 0, 1 / (1 + z), z / (1 + z))
