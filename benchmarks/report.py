@@ -138,6 +138,7 @@ RESULT_HEADER = [
     *(display(i) for i in IMPLS),
     "cr/torch speed",
     "cr/numpy speed",
+    "compiled/torch speed",
     "compiled/numpy speed",
     "agree",
 ]
@@ -157,7 +158,8 @@ def result_row(case: dict[str, Any], threads: str, spread: bool = True) -> list[
     values = [fmt_value(timing["impls"][i]["value"]) if i in timing["impls"] else "-" for i in IMPLS]
     agree = {True: "yes", False: "NO", None: "-"}[case.get("agree")]
     ratios = [fmt_ratio(timing["speed_ratio"].get(other), spread) for other in ("torch", "numpy")]
-    ratios.append(fmt_ratio(timing.get("compiled_speed_ratio", {}).get("numpy"), spread))
+    compiled = timing.get("compiled_speed_ratio", {})
+    ratios += [fmt_ratio(compiled.get(other), spread) for other in ("torch", "numpy")]
     return [case["title"], case["unit"], *values, *ratios, agree]
 
 

@@ -220,7 +220,10 @@ class _Program:
                         lines.append(f"            accumulate({constant(target)}, dg, g)")
                     else:
                         lines.append(f"            ga{target} = dg if ga{target} is None else ga{target} + dg")
-            lines.append(f"    return [{', '.join(f'ga{i}' for i in range(self.nargs))}]")
+            # what the result's node hands the engine: a gradient per input (the arguments that
+            # need one, then the outside leaves, whose gradients were accumulated above)
+            result = [f"ga{i}" for i in self.grad_args] + ["None"] * len(self.leaves)
+            lines.append(f"    return ({''.join(r + ', ' for r in result)})")
         self.source = "\n".join(lines) + "\n"
         exec(builtins.compile(self.source, "<chainrule.compile replay>", "exec"), names)
         self._forward = names["forward"]
@@ -230,7 +233,7 @@ class _Program:
         self.generation += 1
         return self._forward(args)
 
-    def backward(self, upstream: ndarray) -> list[ndarray | None]:
+    def backward(self, upstream: ndarray) -> tuple[ndarray | None, ...]:
         return self._backward(upstream)
 
 
@@ -246,8 +249,7 @@ class _Replayed(Op):
                 "compile: this result's intermediates were overwritten by a later call of the compiled "
                 "function; call backward() before calling the function again"
             )
-        grads = self.program.backward(upstream)
-        return tuple(grads[i] for i in self.program.grad_args) + (None,) * len(self.program.leaves)
+        return self.program._backward(upstream)
 
     _vjp = backward
 

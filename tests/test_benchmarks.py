@@ -105,14 +105,17 @@ def test_smoke_table_and_markdown(smoke: dict) -> None:
             cells = [c.strip() for c in line.strip("|").split("|")]
             rows.setdefault(cells[0], cells)
     columns = rows["workload"]
-    assert columns[-4:] == ["cr/torch speed", "cr/numpy speed", "compiled/numpy speed", "agree"]
+    assert columns[-5:] == ["cr/torch speed", "cr/numpy speed", "compiled/torch speed", "compiled/numpy speed", "agree"]
     titles = {c["name"]: c["title"] for c in smoke["cases"]}
     for name in ("per_op", "mnist_infer_b32"):
         assert rows[titles[name]][columns.index("chainrule (compiled)")] == "-"
         assert rows[titles[name]][columns.index("compiled/numpy speed")] == "-"
+        assert rows[titles[name]][columns.index("compiled/torch speed")] == "-"
     assert rows[titles["xor"]][columns.index("compiled/numpy speed")].endswith(("x", ")"))
-    # the interpretation states the XOR target: compiled within 1.5x of the NumPy floor
+    assert rows[titles["xor"]][columns.index("compiled/torch speed")].endswith(("x", ")"))
+    # the interpretation states the XOR targets: compiled within 1.5x of the NumPy floor, 5x PyTorch's speed
     assert "within 1.5x of the NumPy floor (compiled/numpy speed >= 0.67)" in smoke["markdown"]
+    assert "at least 5x PyTorch's steps per second: eager chainrule" in smoke["markdown"]
     meta = smoke["meta"]
     assert meta["cores"] >= 1 and meta["numpy"] and meta["torch"] and meta["torch_threads"] >= 1
     for needle in ("## Machine", "## Results", "## What the numbers say", "## How it is measured", meta["cpu"]):
