@@ -229,13 +229,6 @@ class _Program:
         self._forward = names["forward"]
         self._backward = names.get("backward")
 
-    def forward(self, args: tuple[Tensor, ...]) -> list[ndarray]:
-        self.generation += 1
-        return self._forward(args)
-
-    def backward(self, upstream: ndarray) -> tuple[ndarray | None, ...]:
-        return self._backward(upstream)
-
 
 class _Replayed(Op):
     """The node of a replayed result: its rule runs the whole captured backward."""
@@ -283,10 +276,16 @@ class CompiledFunction:
         program = self.programs.get(key)
         if program is None:
             return self._trace(tensors, key)
-        values = program.forward(tensors)
+        program.generation += 1
+        values = program._forward(tensors)
         if not program.verified:
             self._verify(program, tensors, values)
-        first = Tensor._wrap(values[0])
+        first = _new(Tensor)
+        first.data = values[0]
+        first.grad = None
+        first.name = None
+        first._rg = False
+        first._node = None
         if program.differentiable:
             node = _new(_Replayed)
             node.saved = None

@@ -164,7 +164,8 @@ def inference_case(batch: int, n: int, reps: int) -> Case:
 
 
 def xor_cases(smoke: bool, reps: int | None) -> list[Case]:
-    reps = reps or (1 if smoke else 5)
+    # 2,000 steps take a fraction of a second: many short interleaved turns pair the runs tightly
+    reps = reps or (1 if smoke else 16)
     total = 20 if smoke else 2000
     steps = max(1, total // reps)
     return [
