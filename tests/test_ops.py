@@ -39,6 +39,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 import chainrule as cr
+from chainrule.ops.elementwise import SMALL as E_SMALL
+from chainrule.ops.linalg import _TINY as L_TINY
 
 Values = Callable[[np.random.Generator, tuple[int, ...]], np.ndarray]
 
@@ -1165,3 +1167,47 @@ def test_fused_cross_entropy_gradient_is_softmax_minus_onehot_over_n():
 def test_fused_cross_entropy_rejects_bad_targets(logits, targets, error, match):
     with pytest.raises(error, match=match):
         cr.softmax_cross_entropy(cr.tensor(np.zeros(logits)), np.array(targets))
+
+
+# --------------------------------------------------------------------- size-dependent code paths
+# Some rules take a different route for small inputs (fewer NumPy calls) than for large ones
+# (in place, or a faster BLAS entry): both routes must give the same, correct numbers.
+SIGMOID_SIZES = [1, 5, E_SMALL - 1, E_SMALL, 3 * E_SMALL]
+
+
+@pytest.mark.parametrize("size", SIGMOID_SIZES)
+@pytest.mark.parametrize("extreme", [False, True])
+def test_sigmoid_small_and_large_inputs_match_torch(size: int, extreme: bool) -> None:
+    x = np.random.default_rng(size).normal(0, 4, size)
+    if extreme:  # one very negative element sends the whole input down the overflow-free route
+        x[size // 2] = -1e4
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        check_against_torch(cr.sigmoid, torch.sigmoid, [x])
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("size", [1, 7, 3 * E_SMALL])
+@pytest.mark.parametrize("lowest", ["overflowing", "just_safe"])  # e^-x would overflow / the direct route's edge
+def test_sigmoid_overflow_free_in_every_float_dtype(dtype: str, size: int, lowest: str) -> None:
+    info = np.finfo(dtype)
+    start = -float(np.log(info.max)) - 5 if lowest == "overflowing" else -float(np.log(info.max)) + 1.01
+    x = np.linspace(start, 30, size).astype(dtype)
+    with np.errstate(over="raise", divide="raise", invalid="raise"):
+        out = cr.sigmoid(cr.tensor(x)).data
+    assert out.dtype == np.dtype(dtype)
+    expected = torch.sigmoid(torch.from_numpy(x.astype(np.float64))).numpy()
+    np.testing.assert_allclose(out.astype(np.float64), expected, rtol=float(info.eps) * 8, atol=float(info.tiny))
+
+
+def test_sigmoid_nan_propagates_on_both_routes() -> None:
+    for x in ([np.nan, 1.0], [1.0, np.nan, -1e4], [np.nan] * (2 * E_SMALL)):
+        out = cr.sigmoid(cr.tensor(np.array(x))).data
+        assert np.isnan(out).tolist() == np.isnan(x).tolist()
+
+
+@pytest.mark.parametrize("batch", [3, 64])  # 64 x 80 inputs take the large-input product route
+def test_linear_small_and_large_batches_match_torch(batch: int) -> None:
+    rng = np.random.default_rng(batch)
+    x, w, b = rng.normal(size=(batch, 80)), rng.normal(size=(5, 80)), rng.normal(size=5)
+    assert (x.size < L_TINY) == (batch == 3)
+    check_against_torch(cr.linear, TF.linear, [x, w, b])
