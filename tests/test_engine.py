@@ -126,12 +126,15 @@ def test_backward_releases_saved_intermediates():
     assert node.inputs == ()
 
 
-def test_a_loss_kept_after_backward_does_not_keep_activations_alive():
+def _loss_holding_only_the_graph() -> tuple[cr.Tensor, cr.Tensor, weakref.ref]:
+    """x, loss = tanh(2x).sum(), and a weak reference to the activation's array (nothing else holds it)."""
     x = cr.tensor(np.ones(3), requires_grad=True)
     hidden = cr.tanh(x * 2)
-    activation = weakref.ref(hidden.data)
-    loss = hidden.sum()
-    del hidden
+    return x, hidden.sum(), weakref.ref(hidden.data)
+
+
+def test_a_loss_kept_after_backward_does_not_keep_activations_alive():
+    _, loss, activation = _loss_holding_only_the_graph()
     loss.backward()
     gc.collect()
     assert activation() is None  # freed, although loss (and its graph node) is still alive
@@ -139,11 +142,7 @@ def test_a_loss_kept_after_backward_does_not_keep_activations_alive():
 
 
 def test_retain_graph_keeps_the_activations():
-    x = cr.tensor(np.ones(3), requires_grad=True)
-    hidden = cr.tanh(x * 2)
-    activation = weakref.ref(hidden.data)
-    loss = hidden.sum()
-    del hidden
+    x, loss, activation = _loss_holding_only_the_graph()
     loss.backward(retain_graph=True)
     gc.collect()
     assert activation() is not None
