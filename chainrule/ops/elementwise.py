@@ -16,6 +16,7 @@ Grads = tuple[ndarray | None, ...]
 #: Below this many elements NumPy's fixed cost per call dominates: rules skip in-place tricks.
 SMALL = 64
 
+
 def _lowest(x: ndarray, size: int) -> float:
     """The smallest element of a non-empty array (for a handful of elements Python's ``min`` over
     the values is several times cheaper than a NumPy reduction)."""
