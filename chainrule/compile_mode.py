@@ -280,12 +280,7 @@ class CompiledFunction:
         values = program._forward(tensors)
         if not program.verified:
             self._verify(program, tensors, values)
-        first = _new(Tensor)
-        first.data = values[0]
-        first.grad = None
-        first.name = None
-        first._rg = False
-        first._node = None
+        first = Tensor._wrap(values[0])
         if program.differentiable:
             node = _new(_Replayed)
             node.saved = None

@@ -32,6 +32,8 @@ class _Switch:
 
     _attr = ""
     _value = False
+    # whether the switched flag is one that ``state.watch`` summarises (anomaly checks)
+    _watched = False
 
     def __new__(cls, fn: Callable[..., Any] | None = None) -> Any:
         self = super().__new__(cls)
@@ -41,12 +43,12 @@ class _Switch:
     def __enter__(self) -> None:
         self._previous = getattr(state, self._attr)
         setattr(state, self._attr, self._value)
-        if self._attr == "anomaly":
+        if self._watched:
             refresh_watch()
 
     def __exit__(self, *exc: object) -> None:
         setattr(state, self._attr, self._previous)
-        if self._attr == "anomaly":
+        if self._watched:
             refresh_watch()
 
     def __call__(self, fn: F) -> F:
@@ -90,6 +92,7 @@ class detect_anomaly(_Switch):
 
     _attr = "anomaly"
     _value = True
+    _watched = True
 
 
 def is_grad_enabled() -> bool:
