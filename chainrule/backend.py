@@ -8,13 +8,38 @@ touching a single op rule.
 from __future__ import annotations
 
 import math
+import os
+from types import ModuleType
 
 import numpy
 
 xp = numpy
 ndarray = numpy.ndarray
 
-__all__ = ["const", "const_key", "ndarray", "xp"]
+__all__ = ["accelerated", "const", "const_key", "ndarray", "speedups", "xp"]
+
+
+def _load_speedups() -> ModuleType | None:
+    """The optional C bookkeeping (chainrule/_speedups.c), unless missing or switched off.
+
+    Setting the environment variable ``CHAINRULE_PURE_PYTHON=1`` before importing chainrule
+    keeps the pure-Python engine (the tests run the engine both ways).
+    """
+    if os.environ.get("CHAINRULE_PURE_PYTHON", "") not in ("", "0"):
+        return None
+    try:
+        from chainrule import _speedups
+    except ImportError:
+        return None
+    return _speedups
+
+
+speedups = _load_speedups()
+
+
+def accelerated() -> bool:
+    """True when the engine's bookkeeping (apply and the backward walk) runs in C."""
+    return speedups is not None
 
 
 _CONSTANTS: dict[tuple[object, ...], ndarray] = {}

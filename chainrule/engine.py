@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from chainrule.backend import const, ndarray, xp
+from chainrule.backend import const, ndarray, speedups, xp
 from chainrule.grad_mode import state
 from chainrule.ops.base import check_finite
 from chainrule.tensor import Tensor
@@ -82,6 +82,11 @@ def _accumulate_leaf(leaf: Tensor, grad: ndarray, upstream: ndarray) -> None:
         leaf.grad = leaf.grad + grad
 
 
+def _keep_retained(kept: Tensor, grad: ndarray) -> None:
+    """``retain_grad()``: the non-leaf tensor ``kept`` receives its gradient."""
+    kept.grad = grad.copy() if kept.grad is None else kept.grad + grad
+
+
 def _count_uses(root: Op) -> dict[Op, int]:
     uses: dict[Op, int] = {root: 0}
     stack = [root]
@@ -105,6 +110,10 @@ _SECOND_BACKWARD = (
 )
 
 
+def _second_backward(node: Op) -> None:
+    raise RuntimeError(_SECOND_BACKWARD.format(name=node.name))
+
+
 def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None:
     """Backpropagate from ``root``; see ``Tensor.backward``."""
     if not root._rg:
@@ -118,6 +127,9 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
         return
 
     anomaly = state.anomaly
+    if _walk is not None and not anomaly:
+        _walk(root._node, upstream, retain_graph)
+        return
     uses = _count_uses(root._node)
     pending: dict[Op, ndarray] = {root._node: upstream}
     ready = [root._node]
@@ -126,10 +138,9 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
         node = pop_ready()
         g = pop_pending(node)
         if node.retained is not None:
-            kept = node.retained
-            kept.grad = g.copy() if kept.grad is None else kept.grad + g
+            _keep_retained(node.retained, g)
         if node.saved is RELEASED:
-            raise RuntimeError(_SECOND_BACKWARD.format(name=node.name))
+            _second_backward(node)
         downstream = node._vjp(g)
         inputs = node.inputs
         if not retain_graph:
@@ -166,3 +177,16 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
                     elif not retain_graph:
                         parent.saved = RELEASED
                         parent.inputs = ()
+
+
+# The same walk in C (chainrule/_speedups.c), used unless anomaly checks are on.
+_walk = None
+if speedups is not None:
+    speedups.configure_walk(
+        released=RELEASED,
+        unbroadcast=unbroadcast,
+        accumulate_leaf=_accumulate_leaf,
+        keep_retained=_keep_retained,
+        second_backward=_second_backward,
+    )
+    _walk = speedups.walk

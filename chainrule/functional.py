@@ -532,19 +532,18 @@ def stack(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> T
 
 # --------------------------------------------------------------------- layers
 def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
-    """x @ weight.T + bias with weight of shape (out_features, in_features): the fused layer op."""
-    x = _tensor(x, "linear")
-    weight = _tensor(weight, "linear")
-    if weight.data.ndim != 2 or x.data.shape[-1:] != weight.data.shape[1:]:
-        raise ValueError(
-            f"linear: input of shape {x.shape} does not fit weight of shape {weight.shape} "
-            "(weight is (out_features, in_features); the input's last axis must be in_features)"
-        )
+    """x @ weight.T + bias with weight of shape (out_features, in_features): the fused layer op.
+
+    The op checks the shapes (``Linear.forward``): the error names the layer's shapes.
+    """
+    if not isinstance(x, Tensor):
+        x = _lift(x, None, "linear")
+    if not isinstance(weight, Tensor):
+        weight = _lift(weight, None, "linear")
     if bias is None:
         return apply(L.Linear, x, weight)
-    bias = _lift(bias, weight, "linear")
-    if bias.data.shape != weight.data.shape[:1]:
-        raise ValueError(f"linear: bias of shape {bias.shape} does not fit weight of shape {weight.shape}")
+    if not isinstance(bias, Tensor):
+        bias = _lift(bias, weight, "linear")
     return apply(L.Linear, x, weight, bias)
 
 

@@ -18,10 +18,15 @@ class _State(threading.local):
     tape: list | None = None
     # True when apply() must call its watchers (anomaly checks or tracing): one flag to test.
     watch = False
+    # The three flags above in one number, for the C engine (chainrule/_speedups.c) to read once
+    # per op: 0 record nothing (no_grad), 1 record the graph, 2 watchers on (take the Python path).
+    mode = 1
 
 
 def refresh_watch() -> None:
-    state.watch = state.anomaly or state.tape is not None
+    """Recompute the flags derived from ``grad_enabled``, ``anomaly`` and ``tape``."""
+    state.watch = watch = state.anomaly or state.tape is not None
+    state.mode = 2 if watch else int(state.grad_enabled)
 
 
 state = _State()
@@ -32,8 +37,6 @@ class _Switch:
 
     _attr = ""
     _value = False
-    # whether the switched flag is one that ``state.watch`` summarises (anomaly checks)
-    _watched = False
 
     def __new__(cls, fn: Callable[..., Any] | None = None) -> Any:
         self = super().__new__(cls)
@@ -43,13 +46,11 @@ class _Switch:
     def __enter__(self) -> None:
         self._previous = getattr(state, self._attr)
         setattr(state, self._attr, self._value)
-        if self._watched:
-            refresh_watch()
+        refresh_watch()
 
     def __exit__(self, *exc: object) -> None:
         setattr(state, self._attr, self._previous)
-        if self._watched:
-            refresh_watch()
+        refresh_watch()
 
     def __call__(self, fn: F) -> F:
         @functools.wraps(fn)
@@ -92,7 +93,6 @@ class detect_anomaly(_Switch):
 
     _attr = "anomaly"
     _value = True
-    _watched = True
 
 
 def is_grad_enabled() -> bool:

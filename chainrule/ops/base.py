@@ -26,7 +26,7 @@ import os
 import traceback
 from typing import Any, ClassVar
 
-from chainrule.backend import ndarray, xp
+from chainrule.backend import ndarray, speedups, xp
 from chainrule.grad_mode import state
 from chainrule.tensor import Tensor
 
@@ -101,6 +101,11 @@ def _forward_error(op: type[Op], inputs: tuple[Tensor, ...], err: Exception) -> 
     shapes = _shapes(inputs)
     dtypes = ", ".join(str(t.data.dtype) for t in inputs)
     return type(err)(f"{op.name}: cannot apply to inputs of shapes {shapes} (dtypes {dtypes}): {err}")
+
+
+def _raise_forward_error(op: type[Op], inputs: tuple[Tensor, ...], err: Exception) -> None:
+    """What the C ``apply1``/``apply2`` call when a forward raises ValueError or IndexError."""
+    raise _forward_error(op, inputs, err) from err
 
 
 def check_finite(what: str, node: Op, array: ndarray) -> None:
@@ -223,5 +228,22 @@ def _watch(node: Op, inputs: tuple[Tensor, ...], attrs: dict[str, Any], out: Ten
         check_finite("forward output", node, out.data)
     if state.tape is not None:
         state.tape.append((node, inputs, attrs, out))
+
+# The Python twins stay reachable: the C versions hand every unusual case (watchers on,
+# a subclass with its own __new__, a non-tensor input) to them.
+apply_python, apply1_python, apply2_python = apply, apply1, apply2
+
+if speedups is not None:
+    speedups.configure_apply(
+        tensor_type=Tensor,
+        op_type=Op,
+        state=state,
+        apply=apply_python,
+        apply1=apply1_python,
+        apply2=apply2_python,
+        raise_forward_error=_raise_forward_error,
+        asarray=xp.asarray,
+    )
+    apply, apply1, apply2 = speedups.apply, speedups.apply1, speedups.apply2  # noqa: F811
 
 __all__ = ["OPS", "Op", "apply", "apply1", "apply2", "check_finite", "register", "user_frame"]

@@ -67,6 +67,12 @@ class Linear(Op):
     # about 1 us, as much as the whole product of a small layer.
 
     def forward(self, x: ndarray, weight: ndarray, bias: ndarray | None = None) -> ndarray:
+        if weight.ndim != 2 or x.shape[-1:] != weight.shape[1:]:
+            raise ValueError(
+                "the input's last axis must be the weight's in_features (weight is (out_features, in_features))"
+            )
+        if bias is not None and bias.shape != weight.shape[:1]:
+            raise ValueError("the bias must have shape (out_features,)")
         self.saved = (x, weight)
         out = x.dot(weight.T)
         if bias is not None:

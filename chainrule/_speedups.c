@@ -1,0 +1,775 @@
+/* chainrule._speedups: the engine's bookkeeping in C (optional; pure-Python twins exist).
+ *
+ * What lives here is only bookkeeping: creating the graph node and the result tensor of
+ * an op (apply1, apply2) and the reverse walk of backward() (walk). Every op's forward
+ * and local gradient stays a Python method of its Op class, called from here exactly as
+ * the Python engine calls it, so the chain-rule code a reader studies is the code that
+ * runs. chainrule/ops/base.py and chainrule/engine.py hold the Python versions; the tests
+ * run the engine through both.
+ *
+ * The Tensor and Op classes keep their attributes in __slots__; configure_apply() looks up each
+ * slot's offset once, so reads and writes here are one pointer access.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+#define NPY_NO_DEPRECATED_API NPY_1_22_API_VERSION
+#include <numpy/arrayobject.h>
+
+/* ------------------------------------------------------------------ configuration */
+
+static PyTypeObject *TensorType, *OpType;
+static PyObject *State;           /* chainrule.grad_mode.state (thread-local) */
+static PyObject *PyApply, *PyApply1, *PyApply2; /* the Python twins: every unusual case goes there */
+static PyObject *RaiseForwardError; /* (op, inputs, err) -> raises the named error */
+static PyObject *Released;        /* engine.RELEASED */
+static PyObject *Unbroadcast;     /* engine.unbroadcast(grad, shape) */
+static PyObject *AccumulateLeaf;  /* engine._accumulate_leaf(leaf, grad, upstream) */
+static PyObject *KeepRetained;    /* engine._keep_retained(tensor, grad) */
+static PyObject *SecondBackward;  /* engine._second_backward(node) -> raises */
+static PyObject *Asarray;         /* xp.asarray */
+static PyObject *EmptyTuple, *NeedsT, *NeedsTT, *NeedsTF, *NeedsFT;
+static PyObject *str_forward, *str_vjp, *str_mode, *str_shape;
+static int configured_apply = 0, configured_walk = 0;
+
+#define KEEP(var, value) do { Py_XSETREF(var, (value)); Py_INCREF(var); } while (0)
+
+static Py_ssize_t off_data, off_grad, off_rg, off_node, off_name;
+static Py_ssize_t off_inputs, off_needs, off_retained, off_saved, off_trace;
+
+#define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
+
+/* Store a new reference to value (borrowed) in a slot. */
+static inline void
+set_slot(PyObject *obj, Py_ssize_t off, PyObject *value)
+{
+    PyObject *old = SLOT(obj, off);
+    Py_INCREF(value);
+    SLOT(obj, off) = value;
+    Py_XDECREF(old);
+}
+
+/* Store value (a reference the caller gives away) in a slot. */
+static inline void
+give_slot(PyObject *obj, Py_ssize_t off, PyObject *value)
+{
+    PyObject *old = SLOT(obj, off);
+    SLOT(obj, off) = value;
+    Py_XDECREF(old);
+}
+
+static int
+slot_offset(PyTypeObject *type, const char *name, Py_ssize_t *offset)
+{
+    PyObject *descr = PyDict_GetItemString(type->tp_dict, name);
+    if (descr == NULL || !Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+        PyErr_Format(PyExc_TypeError, "_speedups: %s.%s is not a __slots__ attribute", type->tp_name, name);
+        return -1;
+    }
+    PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+    if (member->type != T_OBJECT_EX || (member->flags & READONLY)) {
+        PyErr_Format(PyExc_TypeError, "_speedups: %s.%s is not a writable object slot", type->tp_name, name);
+        return -1;
+    }
+    *offset = member->offset;
+    return 0;
+}
+
+static PyObject *
+configure_apply(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *names[] = {"tensor_type", "op_type", "state", "apply", "apply1", "apply2",
+                            "raise_forward_error", "asarray", NULL};
+    PyObject *tensor_type, *op_type, *state, *apply, *apply1, *apply2, *raise_fe, *asarray;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!OOOOOO:configure_apply", names, &PyType_Type,
+                                     &tensor_type, &PyType_Type, &op_type, &state, &apply, &apply1, &apply2,
+                                     &raise_fe, &asarray))
+        return NULL;
+    PyTypeObject *tt = (PyTypeObject *)tensor_type, *ot = (PyTypeObject *)op_type;
+    if (slot_offset(tt, "data", &off_data) || slot_offset(tt, "grad", &off_grad) ||
+        slot_offset(tt, "_rg", &off_rg) || slot_offset(tt, "_node", &off_node) ||
+        slot_offset(tt, "name", &off_name) || slot_offset(ot, "inputs", &off_inputs) ||
+        slot_offset(ot, "needs_input_grad", &off_needs) || slot_offset(ot, "retained", &off_retained) ||
+        slot_offset(ot, "saved", &off_saved) || slot_offset(ot, "trace", &off_trace))
+        return NULL;
+    KEEP(TensorType, tt);
+    KEEP(OpType, ot);
+    KEEP(State, state);
+    KEEP(PyApply, apply);
+    KEEP(PyApply1, apply1);
+    KEEP(PyApply2, apply2);
+    KEEP(RaiseForwardError, raise_fe);
+    KEEP(Asarray, asarray);
+    configured_apply = 1;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+configure_walk(PyObject *self, PyObject *args, PyObject *kwargs)
+{
+    static char *names[] = {"released", "unbroadcast", "accumulate_leaf", "keep_retained", "second_backward", NULL};
+    PyObject *released, *unbroadcast, *accumulate, *keep, *second;
+    if (!configured_apply) {
+        PyErr_SetString(PyExc_RuntimeError, "configure_walk() needs configure_apply() first");
+        return NULL;
+    }
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOO:configure_walk", names, &released, &unbroadcast,
+                                     &accumulate, &keep, &second))
+        return NULL;
+    KEEP(Released, released);
+    KEEP(Unbroadcast, unbroadcast);
+    KEEP(AccumulateLeaf, accumulate);
+    KEEP(KeepRetained, keep);
+    KEEP(SecondBackward, second);
+    configured_walk = 1;
+    Py_RETURN_NONE;
+}
+
+/* ------------------------------------------------------------------ apply */
+
+/* The recording mode: 0 no graph (no_grad), 1 record, 2 the Python path must run (watchers). */
+static long
+current_mode(void)
+{
+    PyObject *mode = PyObject_GetAttr(State, str_mode);
+    if (mode == NULL)
+        return -1;
+    long value = PyLong_AsLong(mode);
+    Py_DECREF(mode);
+    return value;
+}
+
+/* True if op is an Op subclass whose instances this module may build: no custom __new__. */
+static inline int
+plain_op(PyObject *op)
+{
+    return PyType_Check(op) && PyType_IsSubtype((PyTypeObject *)op, OpType) &&
+           ((PyTypeObject *)op)->tp_new == PyBaseObject_Type.tp_new;
+}
+
+static inline int
+plain_tensor(PyObject *x)
+{
+    return PyObject_TypeCheck(x, TensorType) && SLOT(x, off_data) != NULL && SLOT(x, off_rg) != NULL;
+}
+
+/* The forward failed: ValueError and IndexError are re-raised naming the op, the shapes
+ * and the dtypes (by the Python helper, so both paths word it the same). */
+static void
+forward_failed(PyObject *op, PyObject *const *inputs, Py_ssize_t n)
+{
+    if (!PyErr_ExceptionMatches(PyExc_ValueError) && !PyErr_ExceptionMatches(PyExc_IndexError))
+        return;
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL)
+        PyException_SetTraceback(value, tb);
+    PyObject *tuple = PyTuple_New(n);
+    if (tuple == NULL) {
+        PyErr_Restore(type, value, tb);
+        return;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_INCREF(inputs[i]);
+        PyTuple_SET_ITEM(tuple, i, inputs[i]);
+    }
+    PyObject *result = PyObject_CallFunctionObjArgs(RaiseForwardError, op, tuple, value, NULL);
+    Py_XDECREF(result); /* the helper raises: result is NULL and its error is set */
+    Py_DECREF(tuple);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+}
+
+/* New tensor wrapping data (a reference given away), recording node if record. */
+static PyObject *
+make_result(PyObject *node, PyObject *data, int record)
+{
+    if (Py_TYPE(data) != &PyArray_Type) {
+        PyObject *array = PyObject_CallOneArg(Asarray, data);
+        Py_DECREF(data);
+        if (array == NULL)
+            return NULL;
+        data = array;
+    }
+    PyObject *out = TensorType->tp_alloc(TensorType, 0);
+    if (out == NULL) {
+        Py_DECREF(data);
+        return NULL;
+    }
+    give_slot(out, off_data, data);
+    set_slot(out, off_grad, Py_None);
+    set_slot(out, off_name, Py_None);
+    if (record) {
+        set_slot(node, off_retained, Py_None);
+        set_slot(node, off_trace, Py_None);
+        set_slot(out, off_rg, Py_True);
+        set_slot(out, off_node, node);
+    }
+    else {
+        set_slot(out, off_rg, Py_False);
+        set_slot(out, off_node, Py_None);
+    }
+    return out;
+}
+
+static PyObject *
+not_configured(const char *call)
+{
+    PyErr_Format(PyExc_TypeError, "_speedups.%s: wrong arguments, or called before configure_apply()", call);
+    return NULL;
+}
+
+static PyObject *
+apply1(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !configured_apply)
+        return not_configured("apply1(op, x)");
+    PyObject *op = args[0], *x = args[1];
+    long mode = current_mode();
+    if (mode < 0 && PyErr_Occurred())
+        return NULL;
+    if (mode == 2 || !plain_op(op) || !plain_tensor(x))
+        return PyObject_Vectorcall(PyApply1, args, nargs, NULL);
+
+    PyTypeObject *type = (PyTypeObject *)op;
+    PyObject *node = type->tp_alloc(type, 0);
+    if (node == NULL)
+        return NULL;
+    set_slot(node, off_saved, Py_None);
+    /* NOTE: the input arrays are held for the call: another thread may rebind x.data meanwhile. */
+    PyObject *call[3] = {NULL, node, Py_NewRef(SLOT(x, off_data))};
+    PyObject *data = PyObject_VectorcallMethod(str_forward, call + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    Py_DECREF(call[2]);
+    if (data == NULL) {
+        forward_failed(op, args + 1, 1);
+        Py_DECREF(node);
+        return NULL;
+    }
+    int record = mode == 1 && SLOT(x, off_rg) == Py_True;
+    if (record) {
+        PyObject *inputs = PyTuple_Pack(1, x);
+        if (inputs == NULL) {
+            Py_DECREF(data);
+            Py_DECREF(node);
+            return NULL;
+        }
+        give_slot(node, off_inputs, inputs);
+        set_slot(node, off_needs, NeedsT);
+    }
+    PyObject *out = make_result(node, data, record);
+    Py_DECREF(node);
+    return out;
+}
+
+static PyObject *
+apply2(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !configured_apply)
+        return not_configured("apply2(op, a, b)");
+    PyObject *op = args[0], *a = args[1], *b = args[2];
+    long mode = current_mode();
+    if (mode < 0 && PyErr_Occurred())
+        return NULL;
+    if (mode == 2 || !plain_op(op) || !plain_tensor(a) || !plain_tensor(b))
+        return PyObject_Vectorcall(PyApply2, args, nargs, NULL);
+
+    PyTypeObject *type = (PyTypeObject *)op;
+    PyObject *node = type->tp_alloc(type, 0);
+    if (node == NULL)
+        return NULL;
+    set_slot(node, off_saved, Py_None);
+    PyObject *call[4] = {NULL, node, Py_NewRef(SLOT(a, off_data)), Py_NewRef(SLOT(b, off_data))};
+    PyObject *data = PyObject_VectorcallMethod(str_forward, call + 1, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+    Py_DECREF(call[2]);
+    Py_DECREF(call[3]);
+    if (data == NULL) {
+        forward_failed(op, args + 1, 2);
+        Py_DECREF(node);
+        return NULL;
+    }
+    int need_a = SLOT(a, off_rg) == Py_True, need_b = SLOT(b, off_rg) == Py_True;
+    int record = mode == 1 && (need_a || need_b);
+    if (record) {
+        PyObject *inputs = PyTuple_Pack(2, a, b);
+        if (inputs == NULL) {
+            Py_DECREF(data);
+            Py_DECREF(node);
+            return NULL;
+        }
+        give_slot(node, off_inputs, inputs);
+        set_slot(node, off_needs, need_a ? (need_b ? NeedsTT : NeedsTF) : NeedsFT);
+    }
+    PyObject *out = make_result(node, data, record);
+    Py_DECREF(node);
+    return out;
+}
+
+/* apply(op, *inputs, **attrs): the general case (any number of inputs, attributes by keyword). */
+#define MAX_ARGS 16
+
+static PyObject *
+apply(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    if (nargs < 1 || !configured_apply)
+        return not_configured("apply(op, *inputs, **attrs)");
+    PyObject *op = args[0];
+    Py_ssize_t n = nargs - 1;
+    long mode = current_mode();
+    if (mode < 0 && PyErr_Occurred())
+        return NULL;
+    int plain = mode != 2 && n + nkw < MAX_ARGS && plain_op(op);
+    for (Py_ssize_t i = 1; plain && i < nargs; i++)
+        plain = plain_tensor(args[i]);
+    if (!plain)
+        return PyObject_Vectorcall(PyApply, args, nargsf, kwnames);
+
+    PyTypeObject *type = (PyTypeObject *)op;
+    PyObject *node = type->tp_alloc(type, 0);
+    if (node == NULL)
+        return NULL;
+    set_slot(node, off_saved, Py_None);
+    PyObject *call[MAX_ARGS + 2];
+    call[0] = NULL;
+    call[1] = node;
+    int any = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        call[2 + i] = Py_NewRef(SLOT(args[1 + i], off_data));
+        any |= SLOT(args[1 + i], off_rg) == Py_True;
+    }
+    for (Py_ssize_t k = 0; k < nkw; k++)
+        call[2 + n + k] = args[nargs + k];
+    PyObject *data = PyObject_VectorcallMethod(str_forward, call + 1, (1 + n) | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                               kwnames);
+    for (Py_ssize_t i = 0; i < n; i++)
+        Py_DECREF(call[2 + i]);
+    if (data == NULL) {
+        forward_failed(op, args + 1, n);
+        Py_DECREF(node);
+        return NULL;
+    }
+    int record = mode == 1 && any;
+    if (record) {
+        PyObject *inputs = PyTuple_New(n), *needs = PyTuple_New(n);
+        if (inputs == NULL || needs == NULL) {
+            Py_XDECREF(inputs);
+            Py_XDECREF(needs);
+            Py_DECREF(data);
+            Py_DECREF(node);
+            return NULL;
+        }
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *t = args[1 + i], *need = SLOT(t, off_rg) == Py_True ? Py_True : Py_False;
+            Py_INCREF(t);
+            PyTuple_SET_ITEM(inputs, i, t);
+            Py_INCREF(need);
+            PyTuple_SET_ITEM(needs, i, need);
+        }
+        give_slot(node, off_inputs, inputs);
+        give_slot(node, off_needs, needs);
+    }
+    PyObject *out = make_result(node, data, record);
+    Py_DECREF(node);
+    return out;
+}
+
+/* ------------------------------------------------------------------ backward walk */
+
+/* A stack of owned references. */
+typedef struct {
+    PyObject **items;
+    Py_ssize_t size, capacity;
+} Stack;
+
+static int
+stack_push(Stack *s, PyObject *item)
+{
+    if (s->size == s->capacity) {
+        Py_ssize_t capacity = s->capacity ? 2 * s->capacity : 64;
+        PyObject **items = PyMem_Realloc(s->items, capacity * sizeof(PyObject *));
+        if (items == NULL) {
+            PyErr_NoMemory();
+            return -1;
+        }
+        s->items = items;
+        s->capacity = capacity;
+    }
+    Py_INCREF(item);
+    s->items[s->size++] = item;
+    return 0;
+}
+
+static void
+stack_free(Stack *s)
+{
+    while (s->size)
+        Py_DECREF(s->items[--s->size]);
+    PyMem_Free(s->items);
+}
+
+static inline PyObject *
+node_of(PyObject *t)
+{
+    if (!PyObject_TypeCheck(t, TensorType) || SLOT(t, off_node) == NULL || SLOT(t, off_data) == NULL) {
+        PyErr_SetString(PyExc_TypeError, "backward(): a graph node has an input that is not a Tensor");
+        return NULL;
+    }
+    return SLOT(t, off_node);
+}
+
+static inline PyObject *
+inputs_of(PyObject *node)
+{
+    PyObject *inputs = SLOT(node, off_inputs);
+    if (inputs == NULL || !PyTuple_Check(inputs)) {
+        PyErr_Format(PyExc_TypeError, "backward(): graph node %R has no inputs tuple", node);
+        return NULL;
+    }
+    return inputs;
+}
+
+/* Add 1 to uses[node] (0 if absent); return 1 if the node is new. */
+static int
+count_one(PyObject *uses, PyObject *node)
+{
+    PyObject *count = PyDict_GetItemWithError(uses, node);
+    if (count == NULL) {
+        if (PyErr_Occurred())
+            return -1;
+        PyObject *one = PyLong_FromLong(1);
+        int err = PyDict_SetItem(uses, node, one);
+        Py_DECREF(one);
+        return err < 0 ? -1 : 1;
+    }
+    PyObject *more = PyLong_FromSsize_t(PyLong_AsSsize_t(count) + 1);
+    if (more == NULL)
+        return -1;
+    int err = PyDict_SetItem(uses, node, more);
+    Py_DECREF(more);
+    return err < 0 ? -1 : 0;
+}
+
+/* uses[node] for every node reachable from root: how many of its output's uses lie on the graph. */
+static PyObject *
+count_uses(PyObject *root)
+{
+    PyObject *uses = PyDict_New();
+    if (uses == NULL)
+        return NULL;
+    PyObject *zero = PyLong_FromLong(0);
+    int err = PyDict_SetItem(uses, root, zero);
+    Py_DECREF(zero);
+    Stack stack = {NULL, 0, 0};
+    if (err < 0 || stack_push(&stack, root) < 0)
+        goto error;
+    while (stack.size) {
+        PyObject *node = stack.items[--stack.size];
+        PyObject *inputs = inputs_of(node);
+        if (inputs == NULL) {
+            Py_DECREF(node);
+            goto error;
+        }
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(inputs); i++) {
+            PyObject *parent = node_of(PyTuple_GET_ITEM(inputs, i));
+            if (parent == NULL) {
+                Py_DECREF(node);
+                goto error;
+            }
+            if (parent == Py_None)
+                continue;
+            int fresh = count_one(uses, parent);
+            if (fresh < 0 || (fresh && stack_push(&stack, parent) < 0)) {
+                Py_DECREF(node);
+                goto error;
+            }
+        }
+        Py_DECREF(node);
+    }
+    stack_free(&stack);
+    return uses;
+error:
+    stack_free(&stack);
+    Py_DECREF(uses);
+    return NULL;
+}
+
+/* Subtract 1 from uses[node]; return what is left, or -1 on error. */
+static Py_ssize_t
+use_one(PyObject *uses, PyObject *node)
+{
+    PyObject *count = PyDict_GetItemWithError(uses, node);
+    if (count == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_Format(PyExc_RuntimeError, "backward(): node %R was not counted", node);
+        return -1;
+    }
+    Py_ssize_t left = PyLong_AsSsize_t(count) - 1;
+    PyObject *value = PyLong_FromSsize_t(left);
+    if (value == NULL)
+        return -1;
+    int err = PyDict_SetItem(uses, node, value);
+    Py_DECREF(value);
+    return err < 0 ? -1 : left;
+}
+
+static int
+same_shape(PyObject *grad, PyObject *data)
+{
+    if (PyArray_CheckExact(grad) && PyArray_CheckExact(data)) {
+        PyArrayObject *g = (PyArrayObject *)grad, *d = (PyArrayObject *)data;
+        int ndim = PyArray_NDIM(g);
+        if (ndim != PyArray_NDIM(d))
+            return 0;
+        return ndim == 0 || memcmp(PyArray_DIMS(g), PyArray_DIMS(d), ndim * sizeof(npy_intp)) == 0;
+    }
+    PyObject *a = PyObject_GetAttr(grad, str_shape);
+    if (a == NULL)
+        return -1;
+    PyObject *b = PyObject_GetAttr(data, str_shape);
+    if (b == NULL) {
+        Py_DECREF(a);
+        return -1;
+    }
+    int same = PyObject_RichCompareBool(a, b, Py_EQ);
+    Py_DECREF(a);
+    Py_DECREF(b);
+    return same;
+}
+
+/* A leaf's gradient: the common first write is stored here, everything else in Python. */
+static int
+accumulate_leaf(PyObject *leaf, PyObject *grad, PyObject *upstream)
+{
+    PyObject *data = SLOT(leaf, off_data);
+    if (SLOT(leaf, off_grad) == Py_None && grad != upstream && PyArray_CheckExact(grad) &&
+        PyArray_CheckExact(data) && PyArray_DESCR((PyArrayObject *)grad) == PyArray_DESCR((PyArrayObject *)data) &&
+        PyArray_BASE((PyArrayObject *)grad) == NULL) {
+        set_slot(leaf, off_grad, grad);
+        return 0;
+    }
+    PyObject *r = PyObject_CallFunctionObjArgs(AccumulateLeaf, leaf, grad, upstream, NULL);
+    Py_XDECREF(r);
+    return r == NULL ? -1 : 0;
+}
+
+/* Release what a node saved for backward, and its inputs. */
+static inline void
+release(PyObject *node)
+{
+    set_slot(node, off_saved, Released);
+    set_slot(node, off_inputs, EmptyTuple);
+}
+
+/* One input of a node that has run its rule: route its gradient dg (a new reference, or NULL for none). */
+static int
+route(PyObject *t, PyObject *dg, PyObject *upstream, PyObject *uses, PyObject *pending, Stack *ready, int retain)
+{
+    /* NOTE: t's parent and array are held while Python code (unbroadcast, +) may run. */
+    PyObject *parent = node_of(t), *data = NULL;
+    int err = -1;
+    if (parent == NULL) {
+        Py_XDECREF(dg);
+        return -1;
+    }
+    Py_INCREF(parent);
+    if (dg != NULL) {
+        data = Py_NewRef(SLOT(t, off_data));
+        int same = same_shape(dg, data);
+        if (same < 0)
+            goto done;
+        if (!same) {
+            PyObject *shape = PyObject_GetAttr(data, str_shape);
+            if (shape == NULL)
+                goto done;
+            PyObject *summed = PyObject_CallFunctionObjArgs(Unbroadcast, dg, shape, NULL);
+            Py_DECREF(shape);
+            Py_SETREF(dg, summed);
+            if (dg == NULL)
+                goto done;
+        }
+        if (parent == Py_None) {
+            err = SLOT(t, off_rg) == Py_True ? accumulate_leaf(t, dg, upstream) : 0;
+            goto done;
+        }
+        /* NOTE: gradients add at branches: a parent used twice gets the sum. */
+        PyObject *earlier = PyDict_GetItemWithError(pending, parent);
+        if (earlier != NULL) {
+            Py_SETREF(dg, PyNumber_Add(earlier, dg));
+            if (dg == NULL)
+                goto done;
+        }
+        else if (PyErr_Occurred())
+            goto done;
+        if (PyDict_SetItem(pending, parent, dg) < 0)
+            goto done;
+        Py_ssize_t left = use_one(uses, parent);
+        if (left >= 0)
+            err = left == 0 ? stack_push(ready, parent) : 0;
+        goto done;
+    }
+    if (parent == Py_None) {
+        err = 0;
+        goto done;
+    }
+    Py_ssize_t left = use_one(uses, parent);
+    if (left < 0)
+        goto done;
+    err = 0;
+    if (left == 0) {
+        int has = PyDict_Contains(pending, parent);
+        if (has < 0)
+            err = -1;
+        else if (has)
+            err = stack_push(ready, parent);
+        else if (!retain)
+            release(parent);
+    }
+done:
+    Py_XDECREF(dg);
+    Py_XDECREF(data);
+    Py_DECREF(parent);
+    return err;
+}
+
+/* walk(root_node, upstream, retain_graph): engine.backward's loop (see engine.py for the steps). */
+static PyObject *
+walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !configured_walk) {
+        PyErr_SetString(PyExc_TypeError, "walk(root_node, upstream, retain_graph) after configure_walk()");
+        return NULL;
+    }
+    PyObject *root = args[0], *upstream = args[1];
+    int retain = PyObject_IsTrue(args[2]);
+    if (retain < 0)
+        return NULL;
+    if (!PyObject_TypeCheck(root, OpType)) {
+        PyErr_SetString(PyExc_TypeError, "walk(): root_node must be a graph node");
+        return NULL;
+    }
+    PyObject *uses = count_uses(root);
+    if (uses == NULL)
+        return NULL;
+    PyObject *pending = PyDict_New();
+    Stack ready = {NULL, 0, 0};
+    if (pending == NULL || PyDict_SetItem(pending, root, upstream) < 0 || stack_push(&ready, root) < 0)
+        goto error;
+    while (ready.size) {
+        PyObject *node = ready.items[--ready.size]; /* owned */
+        PyObject *g = PyDict_GetItemWithError(pending, node);
+        if (g == NULL) {
+            if (!PyErr_Occurred())
+                PyErr_Format(PyExc_RuntimeError, "backward(): node %R has no gradient", node);
+            Py_DECREF(node);
+            goto error;
+        }
+        Py_INCREF(g);
+        PyObject *inputs = NULL, *downstream = NULL;
+        if (PyDict_DelItem(pending, node) < 0)
+            goto node_error;
+        PyObject *kept = SLOT(node, off_retained);
+        if (kept != NULL && kept != Py_None) {
+            PyObject *r = PyObject_CallFunctionObjArgs(KeepRetained, kept, g, NULL);
+            if (r == NULL)
+                goto node_error;
+            Py_DECREF(r);
+        }
+        if (SLOT(node, off_saved) == Released) {
+            PyObject *r = PyObject_CallOneArg(SecondBackward, node);
+            Py_XDECREF(r);
+            goto node_error;
+        }
+        PyObject *call[3] = {NULL, node, g};
+        downstream = PyObject_VectorcallMethod(str_vjp, call + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        if (downstream == NULL)
+            goto node_error;
+        inputs = inputs_of(node);
+        if (inputs == NULL)
+            goto node_error;
+        Py_INCREF(inputs);
+        if (!retain) {
+            /* NOTE: the node lets go of its saved values and of its inputs (see engine.py). */
+            release(node);
+        }
+        PyObject *grads = PySequence_Fast(downstream, "backward(): an op's local gradient must be a tuple");
+        if (grads == NULL)
+            goto node_error;
+        Py_SETREF(downstream, grads);
+        Py_ssize_t n = PyTuple_GET_SIZE(inputs);
+        if (PySequence_Fast_GET_SIZE(grads) < n)
+            n = PySequence_Fast_GET_SIZE(grads);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            PyObject *dg = PySequence_Fast_GET_ITEM(grads, i);
+            if (dg == Py_None)
+                dg = NULL;
+            else
+                Py_INCREF(dg);
+            if (route(PyTuple_GET_ITEM(inputs, i), dg, g, uses, pending, &ready, retain) < 0)
+                goto node_error;
+        }
+        Py_DECREF(downstream);
+        Py_DECREF(inputs);
+        Py_DECREF(g);
+        Py_DECREF(node);
+        continue;
+    node_error:
+        Py_XDECREF(downstream);
+        Py_XDECREF(inputs);
+        Py_DECREF(g);
+        Py_DECREF(node);
+        goto error;
+    }
+    stack_free(&ready);
+    Py_DECREF(pending);
+    Py_DECREF(uses);
+    Py_RETURN_NONE;
+error:
+    stack_free(&ready);
+    Py_XDECREF(pending);
+    Py_DECREF(uses);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------ module */
+
+static PyMethodDef methods[] = {
+    {"configure_apply", (PyCFunction)(void (*)(void))configure_apply, METH_VARARGS | METH_KEYWORDS,
+     "Hand over the classes, the thread-local state and apply's Python helpers (ops/base.py does this)."},
+    {"configure_walk", (PyCFunction)(void (*)(void))configure_walk, METH_VARARGS | METH_KEYWORDS,
+     "Hand over backward's Python helpers (engine.py does this)."},
+    {"apply", (PyCFunction)(void (*)(void))apply, METH_FASTCALL | METH_KEYWORDS,
+     "apply(op, *inputs, **attrs): ops.base.apply in C."},
+    {"apply1", (PyCFunction)(void (*)(void))apply1, METH_FASTCALL,
+     "apply1(op, x): ops.base.apply1 in C."},
+    {"apply2", (PyCFunction)(void (*)(void))apply2, METH_FASTCALL,
+     "apply2(op, a, b): ops.base.apply2 in C."},
+    {"walk", (PyCFunction)(void (*)(void))walk, METH_FASTCALL,
+     "walk(root_node, upstream, retain_graph): the reverse walk of engine.backward in C."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_speedups", "The engine's bookkeeping in C (see chainrule/_speedups.c).", -1, methods,
+};
+
+PyMODINIT_FUNC
+PyInit__speedups(void)
+{
+    import_array();
+    EmptyTuple = PyTuple_New(0);
+    NeedsT = PyTuple_Pack(1, Py_True);
+    NeedsTT = PyTuple_Pack(2, Py_True, Py_True);
+    NeedsTF = PyTuple_Pack(2, Py_True, Py_False);
+    NeedsFT = PyTuple_Pack(2, Py_False, Py_True);
+    str_forward = PyUnicode_InternFromString("forward");
+    str_vjp = PyUnicode_InternFromString("_vjp");
+    str_mode = PyUnicode_InternFromString("mode");
+    str_shape = PyUnicode_InternFromString("shape");
+    if (!EmptyTuple || !NeedsT || !NeedsTT || !NeedsTF || !NeedsFT || !str_forward || !str_vjp || !str_mode ||
+        !str_shape)
+        return NULL;
+    return PyModule_Create(&module);
+}

@@ -1,0 +1,19 @@
+"""Build configuration for the optional C extension; everything else is in pyproject.toml.
+
+``chainrule._speedups`` (the engine's bookkeeping in C) is optional: where it cannot be
+compiled, installation goes on and chainrule runs its pure-Python engine.
+"""
+
+import numpy
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension(
+            "chainrule._speedups",
+            ["chainrule/_speedups.c"],
+            include_dirs=[numpy.get_include()],
+            optional=True,
+        )
+    ]
+)
