@@ -75,9 +75,7 @@ class Tensor:
     _node: Op | None
     name: str | None
 
-    def __init__(
-        self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None
-    ) -> None:
+    def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None) -> None:
         self.data = _to_array(data, dtype)
         self.grad = None
         self._node = None
@@ -108,9 +106,7 @@ class Tensor:
         if value:
             _check_grad_dtype(self.data.dtype)
         elif self._node is not None:
-            raise RuntimeError(
-                "requires_grad can only be switched off on a leaf tensor; use .detach() for a non-leaf"
-            )
+            raise RuntimeError("requires_grad can only be switched off on a leaf tensor; use .detach() for a non-leaf")
         self._rg = bool(value)
 
     def requires_grad_(self, value: bool = True) -> Tensor:
@@ -196,9 +192,7 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if self.data.size != 1:
-            raise ValueError(
-                f"the truth value of a tensor of shape {self.shape} is ambiguous: use .any() or .all()"
-            )
+            raise ValueError(f"the truth value of a tensor of shape {self.shape} is ambiguous: use .any() or .all()")
         return bool(self.data)
 
     def __len__(self) -> int:
@@ -473,7 +467,6 @@ def _backward(root: Tensor, grad: Any, retain_graph: bool) -> None:
 
     _backward = backward
     backward(root, grad, retain_graph=retain_graph)
-
 
 
 class _O:

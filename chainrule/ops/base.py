@@ -229,6 +229,7 @@ def _watch(node: Op, inputs: tuple[Tensor, ...], attrs: dict[str, Any], out: Ten
     if state.tape is not None:
         state.tape.append((node, inputs, attrs, out))
 
+
 # The Python twins stay reachable: the C versions hand every unusual case (watchers on,
 # a subclass with its own __new__, a non-tensor input) to them.
 apply_python, apply1_python, apply2_python = apply, apply1, apply2
@@ -244,6 +245,6 @@ if speedups is not None:
         raise_forward_error=_raise_forward_error,
         asarray=xp.asarray,
     )
-    apply, apply1, apply2 = speedups.apply, speedups.apply1, speedups.apply2  # noqa: F811
+    apply, apply1, apply2 = speedups.apply, speedups.apply1, speedups.apply2
 
 __all__ = ["OPS", "Op", "apply", "apply1", "apply2", "check_finite", "register", "user_frame"]
