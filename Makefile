@@ -18,11 +18,17 @@ $(VENV)/.dev: $(VENV)/.core
 	$(PIP) install -e '.[dev]'
 	touch $@
 
-run: $(VENV)/.core
+# The optional C engine (chainrule/_speedups.c) is compiled by the install above; this rebuilds
+# it in place when its source changes.
+$(VENV)/.speedups: chainrule/_speedups.c setup.py $(VENV)/.core
+	$(PY) setup.py -q build_ext --inplace
+	touch $@
+
+run: $(VENV)/.core $(VENV)/.speedups
 	$(PY) -m chainrule train --data digits --hidden 64,32 --activation relu --loss cross_entropy \
 		--optimizer sgd --lr 0.1 --momentum 0.9 --batch-size 64 --epochs 30 --l2 1e-4 --seed 0 --out runs/digits
 
-test: $(VENV)/.dev
+test: $(VENV)/.dev $(VENV)/.speedups
 	$(PY) -m ruff check chainrule tests benchmarks
 	$(PY) -m pytest -q
 
@@ -30,8 +36,8 @@ lint: $(VENV)/.dev
 	$(PY) -m ruff check chainrule tests benchmarks
 	$(PY) -m ruff format --check chainrule tests benchmarks
 
-bench: $(VENV)/.dev
+bench: $(VENV)/.dev $(VENV)/.speedups
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache build *.egg-info chainrule/_speedups*.so
