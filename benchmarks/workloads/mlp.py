@@ -185,7 +185,8 @@ def xor_cases(smoke: bool, reps: int | None) -> list[Case]:
 
 
 def mnist_cases(smoke: bool, reps: int | None) -> list[Case]:
-    reps = reps or (1 if smoke else 4)
+    # many short interleaved turns (about 0.1 s each): the machine's speed swings within seconds
+    reps = reps or (1 if smoke else 12)
     out = []
     for batch in (32, 128, 1024):
         n = 2 * batch * reps if smoke else MNIST_SAMPLES  # smoke: two steps per repetition
