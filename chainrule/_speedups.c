@@ -214,108 +214,15 @@ make_result(PyObject *node, PyObject *data, int record)
     return out;
 }
 
-static PyObject *
-not_configured(const char *call)
-{
-    PyErr_Format(PyExc_TypeError, "_speedups.%s: wrong arguments, or called before configure_apply()", call);
-    return NULL;
-}
-
-static PyObject *
-apply1(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 2 || !configured_apply)
-        return not_configured("apply1(op, x)");
-    PyObject *op = args[0], *x = args[1];
-    long mode = current_mode();
-    if (mode < 0 && PyErr_Occurred())
-        return NULL;
-    if (mode == 2 || !plain_op(op) || !plain_tensor(x))
-        return PyObject_Vectorcall(PyApply1, args, nargs, NULL);
-
-    PyTypeObject *type = (PyTypeObject *)op;
-    PyObject *node = type->tp_alloc(type, 0);
-    if (node == NULL)
-        return NULL;
-    set_slot(node, off_saved, Py_None);
-    /* NOTE: the input arrays are held for the call: another thread may rebind x.data meanwhile. */
-    PyObject *call[3] = {NULL, node, Py_NewRef(SLOT(x, off_data))};
-    PyObject *data = PyObject_VectorcallMethod(str_forward, call + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
-    Py_DECREF(call[2]);
-    if (data == NULL) {
-        forward_failed(op, args + 1, 1);
-        Py_DECREF(node);
-        return NULL;
-    }
-    int record = mode == 1 && SLOT(x, off_rg) == Py_True;
-    if (record) {
-        PyObject *inputs = PyTuple_Pack(1, x);
-        if (inputs == NULL) {
-            Py_DECREF(data);
-            Py_DECREF(node);
-            return NULL;
-        }
-        give_slot(node, off_inputs, inputs);
-        set_slot(node, off_needs, NeedsT);
-    }
-    PyObject *out = make_result(node, data, record);
-    Py_DECREF(node);
-    return out;
-}
-
-static PyObject *
-apply2(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
-{
-    if (nargs != 3 || !configured_apply)
-        return not_configured("apply2(op, a, b)");
-    PyObject *op = args[0], *a = args[1], *b = args[2];
-    long mode = current_mode();
-    if (mode < 0 && PyErr_Occurred())
-        return NULL;
-    if (mode == 2 || !plain_op(op) || !plain_tensor(a) || !plain_tensor(b))
-        return PyObject_Vectorcall(PyApply2, args, nargs, NULL);
-
-    PyTypeObject *type = (PyTypeObject *)op;
-    PyObject *node = type->tp_alloc(type, 0);
-    if (node == NULL)
-        return NULL;
-    set_slot(node, off_saved, Py_None);
-    PyObject *call[4] = {NULL, node, Py_NewRef(SLOT(a, off_data)), Py_NewRef(SLOT(b, off_data))};
-    PyObject *data = PyObject_VectorcallMethod(str_forward, call + 1, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
-    Py_DECREF(call[2]);
-    Py_DECREF(call[3]);
-    if (data == NULL) {
-        forward_failed(op, args + 1, 2);
-        Py_DECREF(node);
-        return NULL;
-    }
-    int need_a = SLOT(a, off_rg) == Py_True, need_b = SLOT(b, off_rg) == Py_True;
-    int record = mode == 1 && (need_a || need_b);
-    if (record) {
-        PyObject *inputs = PyTuple_Pack(2, a, b);
-        if (inputs == NULL) {
-            Py_DECREF(data);
-            Py_DECREF(node);
-            return NULL;
-        }
-        give_slot(node, off_inputs, inputs);
-        set_slot(node, off_needs, need_a ? (need_b ? NeedsTT : NeedsTF) : NeedsFT);
-    }
-    PyObject *out = make_result(node, data, record);
-    Py_DECREF(node);
-    return out;
-}
-
-/* apply(op, *inputs, **attrs): the general case (any number of inputs, attributes by keyword). */
+/* What apply, apply1 and apply2 share: args are (op, *inputs, *attribute values), the
+ * attribute names in kwnames. fallback is the Python twin that takes every unusual case. */
 #define MAX_ARGS 16
 
 static PyObject *
-apply(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
+apply_core(PyObject *fallback, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
 {
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     Py_ssize_t nkw = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
-    if (nargs < 1 || !configured_apply)
-        return not_configured("apply(op, *inputs, **attrs)");
     PyObject *op = args[0];
     Py_ssize_t n = nargs - 1;
     long mode = current_mode();
@@ -325,13 +232,14 @@ apply(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwname
     for (Py_ssize_t i = 1; plain && i < nargs; i++)
         plain = plain_tensor(args[i]);
     if (!plain)
-        return PyObject_Vectorcall(PyApply, args, nargsf, kwnames);
+        return PyObject_Vectorcall(fallback, args, nargsf, kwnames);
 
     PyTypeObject *type = (PyTypeObject *)op;
     PyObject *node = type->tp_alloc(type, 0);
     if (node == NULL)
         return NULL;
     set_slot(node, off_saved, Py_None);
+    /* NOTE: the input arrays are held for the call: another thread may rebind x.data meanwhile. */
     PyObject *call[MAX_ARGS + 2];
     call[0] = NULL;
     call[1] = node;
@@ -353,7 +261,15 @@ apply(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwname
     }
     int record = mode == 1 && any;
     if (record) {
-        PyObject *inputs = PyTuple_New(n), *needs = PyTuple_New(n);
+        PyObject *inputs = PyTuple_New(n), *needs;
+        if (n == 1)
+            needs = Py_NewRef(NeedsT);
+        else if (n == 2) {
+            int need_a = SLOT(args[1], off_rg) == Py_True, need_b = SLOT(args[2], off_rg) == Py_True;
+            needs = Py_NewRef(need_a ? (need_b ? NeedsTT : NeedsTF) : NeedsFT);
+        }
+        else
+            needs = PyTuple_New(n);
         if (inputs == NULL || needs == NULL) {
             Py_XDECREF(inputs);
             Py_XDECREF(needs);
@@ -362,11 +278,10 @@ apply(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwname
             return NULL;
         }
         for (Py_ssize_t i = 0; i < n; i++) {
-            PyObject *t = args[1 + i], *need = SLOT(t, off_rg) == Py_True ? Py_True : Py_False;
-            Py_INCREF(t);
-            PyTuple_SET_ITEM(inputs, i, t);
-            Py_INCREF(need);
-            PyTuple_SET_ITEM(needs, i, need);
+            PyObject *t = args[1 + i];
+            PyTuple_SET_ITEM(inputs, i, Py_NewRef(t));
+            if (n > 2)
+                PyTuple_SET_ITEM(needs, i, Py_NewRef(SLOT(t, off_rg) == Py_True ? Py_True : Py_False));
         }
         give_slot(node, off_inputs, inputs);
         give_slot(node, off_needs, needs);
@@ -374,6 +289,39 @@ apply(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwname
     PyObject *out = make_result(node, data, record);
     Py_DECREF(node);
     return out;
+}
+
+static PyObject *
+not_configured(const char *call)
+{
+    PyErr_Format(PyExc_TypeError, "_speedups.%s: wrong arguments, or called before configure_apply()", call);
+    return NULL;
+}
+
+/* apply(op, *inputs, **attrs): the general case (any number of inputs, attributes by keyword). */
+static PyObject *
+apply(PyObject *self, PyObject *const *args, Py_ssize_t nargsf, PyObject *kwnames)
+{
+    if (PyVectorcall_NARGS(nargsf) < 1 || !configured_apply)
+        return not_configured("apply(op, *inputs, **attrs)");
+    return apply_core(PyApply, args, nargsf, kwnames);
+}
+
+/* apply1(op, x) and apply2(op, a, b): the operators' and unary functions' hot path. */
+static PyObject *
+apply1(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2 || !configured_apply)
+        return not_configured("apply1(op, x)");
+    return apply_core(PyApply1, args, nargs, NULL);
+}
+
+static PyObject *
+apply2(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !configured_apply)
+        return not_configured("apply2(op, a, b)");
+    return apply_core(PyApply2, args, nargs, NULL);
 }
 
 /* ------------------------------------------------------------------ backward walk */
