@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from chainrule.backend import const, ndarray, speedups, xp
+from chainrule.backend import ONE, ndarray, speedups, xp
 from chainrule.grad_mode import state
 from chainrule.ops.base import check_finite
 from chainrule.tensor import Tensor
@@ -60,7 +60,7 @@ def _upstream_for(root: Tensor, grad: Any) -> ndarray:
                 f"of that shape: call .backward(grad) (for a loss, reduce it to a scalar first, e.g. .sum())"
             )
         # NOTE: a cached read-only 1: op rules never write into their upstream gradient.
-        return const(1, root.data.dtype) if root.data.ndim == 0 else xp.ones_like(root.data)
+        return ONE[root.data.dtype] if root.data.ndim == 0 else xp.ones_like(root.data)
     upstream = grad.data if isinstance(grad, Tensor) else xp.asarray(grad, dtype=root.data.dtype)
     if upstream.shape != root.shape:
         raise ValueError(
@@ -116,6 +116,10 @@ def _second_backward(node: Op) -> None:
 
 def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None:
     """Backpropagate from ``root``; see ``Tensor.backward``."""
+    node = root._node
+    if grad is None and node is not None and _walk is not None and root.data.ndim == 0 and not state.anomaly:
+        _walk(node, ONE[root.data.dtype], retain_graph)  # the common ``loss.backward()``
+        return
     if not root._rg:
         raise RuntimeError(
             "backward(): this tensor does not require grad and has no graph: make the inputs "

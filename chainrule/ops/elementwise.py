@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import builtins
 
-from chainrule.backend import const, ndarray, xp
+from chainrule.backend import ONE, ZERO, const, ndarray, xp
 from chainrule.ops.base import Op, register
 
 Grads = tuple[ndarray | None, ...]
@@ -294,7 +294,7 @@ class Tanh(Op):
 
     def backward(self, upstream: ndarray) -> Grads:
         out = self.saved
-        return (upstream * (const(1, out.dtype) - out * out),)
+        return (upstream * (ONE[out.dtype] - out * out),)
 
 
 @register
@@ -314,7 +314,7 @@ class Sigmoid(Op):
         size = x.size
         safe = _SIGMOID_SAFE.get(x.dtype)
         if safe is not None and size and _lowest(x, size) > safe:
-            one = const(1, x.dtype)
+            one = ONE[x.dtype]
             if size < SMALL:
                 out = one / (one + xp.exp(-x))
             else:
@@ -330,7 +330,7 @@ class Sigmoid(Op):
 
     def backward(self, upstream: ndarray) -> Grads:
         out = self.saved
-        return (upstream * (out * (const(1, out.dtype) - out)),)
+        return (upstream * (out * (ONE[out.dtype] - out)),)
 
 
 @register
@@ -341,14 +341,14 @@ class Relu(Op):
 
     def forward(self, x: ndarray) -> ndarray:
         # NOTE: the output is saved (it is kept for the next op anyway): out > 0 iff x > 0.
-        out = xp.maximum(x, const(0, x.dtype))
+        out = xp.maximum(x, ZERO[x.dtype])
         self.saved = out
         return out
 
     def backward(self, upstream: ndarray) -> Grads:
         # NOTE: a product with the mask, not xp.where: where branches per element and is
         # ten times slower on the unpredictable masks of a hidden layer.
-        return (upstream * (self.saved > const(0, self.saved.dtype)),)
+        return (upstream * (self.saved > ZERO[self.saved.dtype]),)
 
 
 @register

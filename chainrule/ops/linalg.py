@@ -10,6 +10,8 @@ Grads = tuple[ndarray | None, ...]
 #: inputs with fewer elements than this take ``dot`` for every product (see ``Linear``)
 _TINY = 4096
 
+_LINEAR_SHAPES = "the input's last axis must be the weight's in_features (weight is (out_features, in_features))"
+
 
 @register
 class MatMul(Op):
@@ -67,16 +69,19 @@ class Linear(Op):
     # about 1 us, as much as the whole product of a small layer.
 
     def forward(self, x: ndarray, weight: ndarray, bias: ndarray | None = None) -> ndarray:
-        if weight.ndim != 2 or x.shape[-1:] != weight.shape[1:]:
-            raise ValueError(
-                "the input's last axis must be the weight's in_features (weight is (out_features, in_features))"
-            )
-        if bias is not None and bias.shape != weight.shape[:1]:
-            raise ValueError("the bias must have shape (out_features,)")
-        self.saved = (x, weight)
-        out = x.dot(weight.T)
+        # NOTE: dot raises for a last axis that does not fit; a 0-d input or a weight that is not
+        # 2-D would give a product of another meaning, and a bias of one element would broadcast.
+        if weight.ndim != 2 or x.ndim == 0:
+            raise ValueError(_LINEAR_SHAPES)
+        try:
+            out = x.dot(weight.T)
+        except ValueError as err:
+            raise ValueError(_LINEAR_SHAPES) from err
         if bias is not None:
+            if bias.ndim != 1 or len(bias) != len(weight):
+                raise ValueError("the bias must have shape (out_features,)")
             out += bias
+        self.saved = (x, weight)
         return out
 
     def backward(self, upstream: ndarray) -> Grads:

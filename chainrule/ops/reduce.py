@@ -47,10 +47,15 @@ class Mean(_Reduction):
         self.axis, self.keepdims, self.in_shape = axis, keepdims, x.shape
         self.count = n = x.size if axis is None else _count(x.shape, axis)
         total = xp.add.reduce(x, axis=axis, keepdims=keepdims)
-        return total / (const(n, x.dtype) if x.dtype.kind == "f" else n)
+        dtype = x.dtype
+        return total / (const(n, dtype) if dtype.kind == "f" else n)
 
     def backward(self, upstream: ndarray) -> Grads:
         n = const(self.count, upstream.dtype)
+        if upstream.ndim == 0:  # the mean of everything: every element gets upstream / n
+            out = xp.empty(self.in_shape, dtype=upstream.dtype)
+            out.fill(upstream / n)
+            return (out,)
         return (_spread(_expand(upstream, self.axis, self.keepdims) / n, self.in_shape),)
 
 
