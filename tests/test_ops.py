@@ -911,6 +911,25 @@ def test_linear(x_shape: tuple[int, ...], bias: bool) -> None:
         cr.linear(cr.tensor(np.ones((2, 4))), cr.tensor(np.ones((5, 3))))
 
 
+@pytest.mark.parametrize(
+    ("x_shape", "w_shape", "b_shape", "what"),
+    [
+        ((2, 4), (5, 3), None, "in_features"),  # the last axis does not fit
+        ((), (5, 3), None, "in_features"),  # a 0-d input would silently scale the weight
+        ((2, 3), (3,), None, "in_features"),  # a 1-D weight would give a dot product
+        ((2, 3), (5, 3), (1,), "bias"),  # a one-element bias would silently broadcast
+        ((2, 3), (5, 3), (5, 1), "bias"),
+    ],
+    ids=str,
+)
+def test_linear_rejects_shapes_that_do_not_fit(x_shape, w_shape, b_shape, what) -> None:
+    args = [cr.tensor(np.ones(x_shape)), cr.tensor(np.ones(w_shape))]
+    if b_shape is not None:
+        args.append(cr.tensor(np.ones(b_shape)))
+    with pytest.raises(ValueError, match=f"linear: cannot apply to inputs of shapes.*{what}"):
+        cr.linear(*args)
+
+
 ACTIVATIONS = {
     "leaky_relu_0.01": (lambda x: cr.leaky_relu(x, 0.01), lambda t: TF.leaky_relu(t, 0.01)),
     "leaky_relu_0.1": (lambda x: cr.leaky_relu(x, negative_slope=0.1), lambda t: TF.leaky_relu(t, 0.1)),
