@@ -27,7 +27,7 @@ import numpy as np
 
 from chainrule.backend import ndarray, xp
 from chainrule.engine import _accumulate_leaf, _count_uses, unbroadcast
-from chainrule.grad_mode import no_grad, refresh_watch, state
+from chainrule.grad_mode import no_grad, refresh_flags, state
 from chainrule.ops.base import Op
 from chainrule.tensor import Tensor
 
@@ -325,12 +325,12 @@ class CompiledFunction:
         tape: list[Any] = []
         previous = state.tape
         state.tape = tape
-        refresh_watch()
+        refresh_flags()
         try:
             result = self.fn(*args)
         finally:
             state.tape = previous
-            refresh_watch()
+            refresh_flags()
         self._single = isinstance(result, Tensor)
         outputs = (result,) if self._single else tuple(result)
         if not all(isinstance(o, Tensor) for o in outputs):

@@ -23,7 +23,7 @@ class _State(threading.local):
     mode = 1
 
 
-def refresh_watch() -> None:
+def refresh_flags() -> None:
     """Recompute the flags derived from ``grad_enabled``, ``anomaly`` and ``tape``."""
     state.watch = watch = state.anomaly or state.tape is not None
     state.mode = 2 if watch else int(state.grad_enabled)
@@ -46,11 +46,11 @@ class _Switch:
     def __enter__(self) -> None:
         self._previous = getattr(state, self._attr)
         setattr(state, self._attr, self._value)
-        refresh_watch()
+        refresh_flags()
 
     def __exit__(self, *exc: object) -> None:
         setattr(state, self._attr, self._previous)
-        refresh_watch()
+        refresh_flags()
 
     def __call__(self, fn: F) -> F:
         @functools.wraps(fn)

@@ -104,7 +104,7 @@ def _forward_error(op: type[Op], inputs: tuple[Tensor, ...], err: Exception) -> 
 
 
 def _raise_forward_error(op: type[Op], inputs: tuple[Tensor, ...], err: Exception) -> None:
-    """What the C ``apply1``/``apply2`` call when a forward raises ValueError or IndexError."""
+    """What the C ``apply``, ``apply1`` and ``apply2`` call when a forward raises ValueError or IndexError."""
     raise _forward_error(op, inputs, err) from err
 
 
