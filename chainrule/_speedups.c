@@ -379,39 +379,92 @@ inputs_of(PyObject *node)
     return inputs;
 }
 
-/* Add 1 to uses[node] (0 if absent); return 1 if the node is new. */
-static int
-count_one(PyObject *uses, PyObject *node)
+/* The walk's table: for every node reachable from the root, how many uses of its output
+ * are still to come and the gradient summed so far. An open-addressing table keyed by the
+ * node's address; it holds strong references, as a dict would, so a node released by its
+ * last consumer stays alive until its own turn. Nothing is added once the walk starts, so
+ * entry pointers stay valid during it. */
+typedef struct {
+    PyObject *node;    /* NULL: an empty slot */
+    Py_ssize_t uses;   /* uses of the node's output still to come */
+    PyObject *pending; /* the gradient summed so far, or NULL */
+} Entry;
+
+typedef struct {
+    Entry *slots;
+    size_t mask; /* capacity - 1, a power of two */
+    size_t used;
+} Graph;
+
+static inline Entry *
+graph_find(const Graph *graph, PyObject *node)
 {
-    PyObject *count = PyDict_GetItemWithError(uses, node);
-    if (count == NULL) {
-        if (PyErr_Occurred())
-            return -1;
-        PyObject *one = PyLong_FromLong(1);
-        int err = PyDict_SetItem(uses, node, one);
-        Py_DECREF(one);
-        return err < 0 ? -1 : 1;
-    }
-    PyObject *more = PyLong_FromSsize_t(PyLong_AsSsize_t(count) + 1);
-    if (more == NULL)
-        return -1;
-    int err = PyDict_SetItem(uses, node, more);
-    Py_DECREF(more);
-    return err < 0 ? -1 : 0;
+    uint64_t h = ((uint64_t)(uintptr_t)node >> 4) * 0x9E3779B97F4A7C15ull;
+    size_t i = (size_t)(h >> 32) & graph->mask;
+    while (graph->slots[i].node != NULL && graph->slots[i].node != node)
+        i = (i + 1) & graph->mask;
+    return &graph->slots[i];
 }
 
-/* uses[node] for every node reachable from root: how many of its output's uses lie on the graph. */
-static PyObject *
-count_uses(PyObject *root)
+static int
+graph_init(Graph *graph, size_t capacity)
 {
-    PyObject *uses = PyDict_New();
-    if (uses == NULL)
-        return NULL;
-    PyObject *zero = PyLong_FromLong(0);
-    int err = PyDict_SetItem(uses, root, zero);
-    Py_DECREF(zero);
+    graph->slots = PyMem_Calloc(capacity, sizeof(Entry));
+    graph->mask = capacity - 1;
+    graph->used = 0;
+    if (graph->slots == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    return 0;
+}
+
+static void
+graph_free(Graph *graph)
+{
+    if (graph->slots == NULL)
+        return;
+    for (size_t i = 0; i <= graph->mask; i++) {
+        Py_XDECREF(graph->slots[i].node);
+        Py_XDECREF(graph->slots[i].pending);
+    }
+    PyMem_Free(graph->slots);
+    graph->slots = NULL;
+}
+
+/* The node's entry, added (with no uses yet) if new; *fresh says which. */
+static Entry *
+graph_add(Graph *graph, PyObject *node, int *fresh)
+{
+    if (2 * (graph->used + 1) > graph->mask + 1) { /* keep the table at most half full */
+        Graph bigger;
+        if (graph_init(&bigger, 2 * (graph->mask + 1)) < 0)
+            return NULL;
+        for (size_t i = 0; i <= graph->mask; i++)
+            if (graph->slots[i].node != NULL)
+                *graph_find(&bigger, graph->slots[i].node) = graph->slots[i];
+        bigger.used = graph->used;
+        PyMem_Free(graph->slots);
+        *graph = bigger;
+    }
+    Entry *entry = graph_find(graph, node);
+    *fresh = entry->node == NULL;
+    if (*fresh) {
+        entry->node = Py_NewRef(node);
+        entry->uses = 0;
+        entry->pending = NULL;
+        graph->used++;
+    }
+    return entry;
+}
+
+/* Count, for every node reachable from root, how many of its output's uses lie on the graph. */
+static int
+count_uses(Graph *graph, PyObject *root)
+{
+    int fresh;
     Stack stack = {NULL, 0, 0};
-    if (err < 0 || stack_push(&stack, root) < 0)
+    if (graph_add(graph, root, &fresh) == NULL || stack_push(&stack, root) < 0)
         goto error;
     while (stack.size) {
         PyObject *node = stack.items[--stack.size];
@@ -428,39 +481,32 @@ count_uses(PyObject *root)
             }
             if (parent == Py_None)
                 continue;
-            int fresh = count_one(uses, parent);
-            if (fresh < 0 || (fresh && stack_push(&stack, parent) < 0)) {
+            Entry *entry = graph_add(graph, parent, &fresh);
+            if (entry == NULL || (fresh && stack_push(&stack, parent) < 0)) {
                 Py_DECREF(node);
                 goto error;
             }
+            entry->uses++;
         }
         Py_DECREF(node);
     }
     stack_free(&stack);
-    return uses;
+    return 0;
 error:
     stack_free(&stack);
-    Py_DECREF(uses);
-    return NULL;
+    return -1;
 }
 
-/* Subtract 1 from uses[node]; return what is left, or -1 on error. */
-static Py_ssize_t
-use_one(PyObject *uses, PyObject *node)
+/* The entry of a node the count reached. */
+static inline Entry *
+counted(const Graph *graph, PyObject *node)
 {
-    PyObject *count = PyDict_GetItemWithError(uses, node);
-    if (count == NULL) {
-        if (!PyErr_Occurred())
-            PyErr_Format(PyExc_RuntimeError, "backward(): node %R was not counted", node);
-        return -1;
+    Entry *entry = graph_find(graph, node);
+    if (entry->node == NULL) {
+        PyErr_Format(PyExc_RuntimeError, "backward(): node %R was not counted", node);
+        return NULL;
     }
-    Py_ssize_t left = PyLong_AsSsize_t(count) - 1;
-    PyObject *value = PyLong_FromSsize_t(left);
-    if (value == NULL)
-        return -1;
-    int err = PyDict_SetItem(uses, node, value);
-    Py_DECREF(value);
-    return err < 0 ? -1 : left;
+    return entry;
 }
 
 static int
@@ -513,7 +559,7 @@ release(PyObject *node)
 
 /* One input of a node that has run its rule: route its gradient dg (a new reference, or NULL for none). */
 static int
-route(PyObject *t, PyObject *dg, PyObject *upstream, PyObject *uses, PyObject *pending, Stack *ready, int retain)
+route(PyObject *t, PyObject *dg, PyObject *upstream, Graph *graph, Stack *ready, int retain)
 {
     /* NOTE: t's parent and array are held while Python code (unbroadcast, +) may run. */
     PyObject *parent = node_of(t), *data = NULL;
@@ -523,6 +569,9 @@ route(PyObject *t, PyObject *dg, PyObject *upstream, PyObject *uses, PyObject *p
         return -1;
     }
     Py_INCREF(parent);
+    Entry *entry = NULL;
+    if (parent != Py_None && (entry = counted(graph, parent)) == NULL)
+        goto done;
     if (dg != NULL) {
         data = Py_NewRef(SLOT(t, off_data));
         int same = same_shape(dg, data);
@@ -538,39 +587,25 @@ route(PyObject *t, PyObject *dg, PyObject *upstream, PyObject *uses, PyObject *p
             if (dg == NULL)
                 goto done;
         }
-        if (parent == Py_None) {
+        if (entry == NULL) {
             err = SLOT(t, off_rg) == Py_True ? accumulate_leaf(t, dg, upstream) : 0;
             goto done;
         }
         /* NOTE: gradients add at branches: a parent used twice gets the sum. */
-        PyObject *earlier = PyDict_GetItemWithError(pending, parent);
-        if (earlier != NULL) {
-            Py_SETREF(dg, PyNumber_Add(earlier, dg));
-            if (dg == NULL)
+        if (entry->pending == NULL)
+            entry->pending = Py_NewRef(dg);
+        else {
+            PyObject *sum = PyNumber_Add(entry->pending, dg);
+            if (sum == NULL)
                 goto done;
+            Py_SETREF(entry->pending, sum);
         }
-        else if (PyErr_Occurred())
-            goto done;
-        if (PyDict_SetItem(pending, parent, dg) < 0)
-            goto done;
-        Py_ssize_t left = use_one(uses, parent);
-        if (left >= 0)
-            err = left == 0 ? stack_push(ready, parent) : 0;
+        err = --entry->uses == 0 ? stack_push(ready, parent) : 0;
         goto done;
     }
-    if (parent == Py_None) {
-        err = 0;
-        goto done;
-    }
-    Py_ssize_t left = use_one(uses, parent);
-    if (left < 0)
-        goto done;
     err = 0;
-    if (left == 0) {
-        int has = PyDict_Contains(pending, parent);
-        if (has < 0)
-            err = -1;
-        else if (has)
+    if (entry != NULL && --entry->uses == 0) {
+        if (entry->pending != NULL)
             err = stack_push(ready, parent);
         else if (!retain)
             release(parent);
@@ -598,26 +633,25 @@ walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "walk(): root_node must be a graph node");
         return NULL;
     }
-    PyObject *uses = count_uses(root);
-    if (uses == NULL)
-        return NULL;
-    PyObject *pending = PyDict_New();
+    Graph graph;
     Stack ready = {NULL, 0, 0};
-    if (pending == NULL || PyDict_SetItem(pending, root, upstream) < 0 || stack_push(&ready, root) < 0)
+    if (graph_init(&graph, 64) < 0)
+        return NULL;
+    if (count_uses(&graph, root) < 0 || stack_push(&ready, root) < 0)
         goto error;
+    graph_find(&graph, root)->pending = Py_NewRef(upstream);
     while (ready.size) {
         PyObject *node = ready.items[--ready.size]; /* owned */
-        PyObject *g = PyDict_GetItemWithError(pending, node);
-        if (g == NULL) {
-            if (!PyErr_Occurred())
+        Entry *entry = counted(&graph, node);
+        if (entry == NULL || entry->pending == NULL) {
+            if (entry != NULL)
                 PyErr_Format(PyExc_RuntimeError, "backward(): node %R has no gradient", node);
             Py_DECREF(node);
             goto error;
         }
-        Py_INCREF(g);
+        PyObject *g = entry->pending; /* taken over from the table */
+        entry->pending = NULL;
         PyObject *inputs = NULL, *downstream = NULL;
-        if (PyDict_DelItem(pending, node) < 0)
-            goto node_error;
         PyObject *kept = SLOT(node, off_retained);
         if (kept != NULL && kept != Py_None) {
             PyObject *r = PyObject_CallFunctionObjArgs(KeepRetained, kept, g, NULL);
@@ -655,7 +689,7 @@ walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
                 dg = NULL;
             else
                 Py_INCREF(dg);
-            if (route(PyTuple_GET_ITEM(inputs, i), dg, g, uses, pending, &ready, retain) < 0)
+            if (route(PyTuple_GET_ITEM(inputs, i), dg, g, &graph, &ready, retain) < 0)
                 goto node_error;
         }
         Py_DECREF(downstream);
@@ -671,13 +705,11 @@ walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         goto error;
     }
     stack_free(&ready);
-    Py_DECREF(pending);
-    Py_DECREF(uses);
+    graph_free(&graph);
     Py_RETURN_NONE;
 error:
     stack_free(&ready);
-    Py_XDECREF(pending);
-    Py_DECREF(uses);
+    graph_free(&graph);
     return NULL;
 }
 
