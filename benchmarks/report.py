@@ -68,6 +68,7 @@ def system_info() -> dict[str, Any]:
         "torch_blas": (torch_blas.group(1) if torch_blas else "unknown") + (f" {mkl.group(1)}" if mkl else ""),
         "chainrule": chainrule.__version__,
         "commit": _git_commit(),
+        "engine": "C bookkeeping (chainrule._speedups)" if chainrule.backend.accelerated() else "pure Python",
     }
 
 
@@ -88,7 +89,7 @@ def system_lines(info: dict[str, Any]) -> list[str]:
         f"NumPy           {info['numpy']}, BLAS {_blas_text(info)}",
         f"PyTorch         {info['torch']} (CPU, eager), {info['torch_threads']} intra-op threads (default), "
         f"BLAS {info['torch_blas']}",
-        f"chainrule       {info['chainrule']} at {info['commit']}",
+        f"chainrule       {info['chainrule']} at {info['commit']}, engine: {info.get('engine', 'unknown')}",
         "chainrule side  "
         + (
             "chainrule.nn.MLP, nn losses, optim.SGD (--api nn)"

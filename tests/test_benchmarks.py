@@ -15,6 +15,8 @@ import sys
 import numpy as np
 import pytest
 
+import chainrule as cr
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:  # plain `pytest` does not put the repository root on the path
     sys.path.insert(0, ROOT)
@@ -98,6 +100,9 @@ def test_smoke_table_and_markdown(smoke: dict) -> None:
         assert header in smoke["stdout"]
         assert header in smoke["markdown"]
     assert "compiled/numpy speed" in smoke["stdout"] and "compiled/numpy speed" in smoke["markdown"]
+    # the report says which engine ran: a table from the pure-Python engine must not pass for the C one
+    engine = "C bookkeeping (chainrule._speedups)" if cr.backend.accelerated() else "pure Python"
+    assert f"engine: {engine}" in smoke["markdown"] and f"engine: {engine}" in smoke["stdout"]
     # rows without compile mode show "-" in its value and ratio columns (first Markdown table)
     rows = {}
     for line in smoke["markdown"].splitlines():
