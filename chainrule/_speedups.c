@@ -1,7 +1,7 @@
 /* chainrule._speedups: the engine's bookkeeping in C (optional; pure-Python twins exist).
  *
  * What lives here is only bookkeeping: creating the graph node and the result tensor of
- * an op (apply1, apply2) and the reverse walk of backward() (walk). Every op's forward
+ * an op (apply, apply1, apply2) and the reverse walk of backward() (walk). Every op's forward
  * and local gradient stays a Python method of its Op class, called from here exactly as
  * the Python engine calls it, so the chain-rule code a reader studies is the code that
  * runs. chainrule/ops/base.py and chainrule/engine.py hold the Python versions; the tests

@@ -117,22 +117,22 @@ def _second_backward(node: Op) -> None:
 def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None:
     """Backpropagate from ``root``; see ``Tensor.backward``."""
     node = root._node
-    if grad is None and node is not None and _walk is not None and root.data.ndim == 0 and not state.anomaly:
-        _walk(node, ONE[root.data.dtype], retain_graph)  # the common ``loss.backward()``
-        return
-    if not root._rg:
-        raise RuntimeError(
-            "backward(): this tensor does not require grad and has no graph: make the inputs "
-            "with requires_grad=True (and do not compute it under no_grad)"
-        )
-    upstream = _upstream_for(root, grad)
-    if root._node is None:
-        _accumulate_leaf(root, upstream, upstream)
-        return
+    if grad is None and node is not None and root.data.ndim == 0:
+        upstream = ONE[root.data.dtype]  # the common ``loss.backward()``: nothing to check
+    else:
+        if not root._rg:
+            raise RuntimeError(
+                "backward(): this tensor does not require grad and has no graph: make the inputs "
+                "with requires_grad=True (and do not compute it under no_grad)"
+            )
+        upstream = _upstream_for(root, grad)
+        if node is None:
+            _accumulate_leaf(root, upstream, upstream)
+            return
 
     anomaly = state.anomaly
     if _walk is not None and not anomaly:
-        _walk(root._node, upstream, retain_graph)
+        _walk(node, upstream, retain_graph)
         return
     uses = _count_uses(root._node)
     pending: dict[Op, ndarray] = {root._node: upstream}

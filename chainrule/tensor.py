@@ -376,14 +376,10 @@ class Tensor:
     clamp = clip
 
     def sum(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
-        if axis is None and dim is None and keepdim is None and keepdims is False:
-            return _apply(_R.Sum, self, axis=None, keepdims=False)  # the common x.sum(): nothing to check
-        return _F.sum(self, axis, keepdims, dim=dim, keepdim=keepdim)
+        return _F._reduction(_R.Sum, self, axis, keepdims, dim, keepdim)
 
     def mean(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
-        if axis is None and dim is None and keepdim is None and keepdims is False:
-            return _apply(_R.Mean, self, axis=None, keepdims=False)
-        return _F.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
+        return _F._reduction(_R.Mean, self, axis, keepdims, dim, keepdim)
 
     def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0, **aliases: Any) -> Tensor:
         return _F.var(self, axis, keepdims, ddof, **aliases)
@@ -455,7 +451,6 @@ from chainrule import functional as _F  # noqa: E402
 from chainrule.ops import elementwise as _E  # noqa: E402
 from chainrule.ops import linalg as _L  # noqa: E402
 from chainrule.ops import reduce as _R  # noqa: E402
-from chainrule.ops.base import apply as _apply  # noqa: E402
 from chainrule.ops.base import apply1 as _apply1  # noqa: E402
 from chainrule.ops.base import apply2 as _apply2  # noqa: E402
 

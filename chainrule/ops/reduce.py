@@ -52,10 +52,6 @@ class Mean(_Reduction):
 
     def backward(self, upstream: ndarray) -> Grads:
         n = const(self.count, upstream.dtype)
-        if upstream.ndim == 0:  # the mean of everything: every element gets upstream / n
-            out = xp.empty(self.in_shape, dtype=upstream.dtype)
-            out.fill(upstream / n)
-            return (out,)
         return (_spread(_expand(upstream, self.axis, self.keepdims) / n, self.in_shape),)
 
 
