@@ -78,7 +78,9 @@ METHOD = """\
   from cold (a few training steps; one forward + backward of the chain) and the reported
   number is the peak RSS (`VmHWM`) minus the RSS before the work: everything the work
   touched, arrays, graph objects, allocator caches and PyTorch's buffers alike, which is why
-  it is the one measure comparable across all of them (for compiled chainrule the first of
+  it is the one measure comparable across all of them. glibc's mmap threshold is fixed at
+  128 KiB in every probe, so each large array maps and unmaps its own pages and the peak
+  counts the arrays alive together, not holes the set-up left in the heap (for compiled chainrule the first of
   those steps is its trace, an eager step plus the tape, as in a real run). The *tracemalloc*
   column repeats the work under `tracemalloc` for the NumPy-based implementations (NumPy
   reports its buffers to it); PyTorch's allocations are invisible to it. For compiled

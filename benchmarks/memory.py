@@ -10,6 +10,15 @@ resident size is reported. It counts everything the work touches: arrays, graph
 objects, allocator caches, PyTorch's own buffers. Where the mark cannot be reset, the
 ``ru_maxrss`` increase is used instead (it can only under-report).
 
+Every probe runs with glibc's mmap threshold fixed at its usual starting value
+(``MALLOC_MMAP_THRESHOLD_``, 128 KiB): an array above it gets its own mapping and returns
+it when freed, so the peak counts the arrays alive together. Left dynamic, glibc raises
+the threshold after the first large free and serves later arrays from the heap, where
+whatever holes the *set-up* left behind are reused for free: the peak then depends on
+how the set-up happened to fragment the heap (measured at MNIST batch 32: the NumPy floor
+1.6 MiB with the dynamic threshold, 2.2-2.4 MiB with the fixed one, where tracemalloc
+counts 1.6 MiB of arrays at the peak; chainrule 2.4 and 2.2-2.3 MiB).
+
 As a second view for the NumPy-based implementations, ``tracemalloc``'s peak over
 the same work (NumPy reports its array buffers to tracemalloc, and Python objects are
 traced too) shows how much of the peak is the graph's saved arrays and objects.
@@ -43,6 +52,8 @@ from typing import Any
 from benchmarks.harness import IMPLS
 
 MIB = 1024 * 1024
+#: glibc's starting mmap threshold, fixed for every probe (see the module docstring)
+MMAP_THRESHOLD = "131072"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -95,13 +106,19 @@ def probe(case_name: str, impl: str, smoke: bool, api: str = "core") -> dict[str
         runner.chunk(0, NO_DEADLINE)
         traced = tracemalloc.get_traced_memory()[1] / MIB
         tracemalloc.stop()
-    return {"rss_mib": max(rss_kib, 0) / 1024, "tracemalloc_mib": traced, "method": method}
+    return {
+        "rss_mib": max(rss_kib, 0) / 1024,
+        "tracemalloc_mib": traced,
+        "method": method,
+        "mmap_threshold": os.environ.get("MALLOC_MMAP_THRESHOLD_"),
+    }
 
 
 def measure(case_name: str, impl: str, smoke: bool, api: str = "core", timeout: float = 300) -> dict[str, Any]:
     """Run ``probe`` in a fresh Python process and return what it reports."""
     cmd = [sys.executable, "-m", "benchmarks.memory", case_name, impl, "--api", api] + (["--smoke"] if smoke else [])
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": MMAP_THRESHOLD}
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"memory probe {case_name}/{impl} failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -196,7 +196,7 @@ def test_only_selects_workloads_and_rejects_unknown_names() -> None:
 
 
 def test_memory_probe_reports_a_finite_peak_per_implementation() -> None:
-    from benchmarks.memory import measure_all
+    from benchmarks.memory import MMAP_THRESHOLD, measure_all
 
     probes = measure_all(["mnist_mlp_b128"], IMPLS, smoke=True)["mnist_mlp_b128"]
     for impl in IMPLS:
@@ -206,6 +206,8 @@ def test_memory_probe_reports_a_finite_peak_per_implementation() -> None:
     assert probes["chainrule"]["tracemalloc_mib"] > 0.1
     assert probes[COMPILED]["tracemalloc_mib"] > 0.1
     assert probes["torch"]["tracemalloc_mib"] is None
+    # every probe runs with the same fixed mmap threshold (peaks count live arrays, not heap holes)
+    assert {probes[impl]["mmap_threshold"] for impl in IMPLS} == {MMAP_THRESHOLD}
 
 
 def test_memory_probes_follow_each_cases_implementations() -> None:

@@ -58,6 +58,28 @@ def test_gradients_add_at_branches():
     assert x.grad == 2 * 3.0 + 1
 
 
+def test_square_shares_one_product_between_its_two_inputs():
+    # x * x: the rule returns the same array for both inputs; the walk adds it to itself,
+    # bit for bit the two separate products upstream * x + upstream * x of the general rule.
+    rng = np.random.default_rng(3)
+    values, upstream = rng.normal(size=(3, 4)), rng.normal(size=(3, 4))
+    for dtype in (np.float32, np.float64):
+        x = cr.tensor(values.astype(dtype), requires_grad=True)
+        g = upstream.astype(dtype)
+        hidden = x * 1.0  # a non-leaf squared: the gradient goes through the walk's pending sum
+        square = hidden * hidden
+        first, second = square.op.backward(g)
+        assert first is second
+        square.backward(g)
+        assert np.array_equal(x.grad, (g * hidden.data + g * hidden.data) * dtype(1.0))
+        leaf_x = cr.tensor(values.astype(dtype), requires_grad=True)
+        (leaf_x * leaf_x).backward(g)  # a leaf squared: the leaf's two accumulations
+        assert np.array_equal(leaf_x.grad, g * leaf_x.data + g * leaf_x.data)
+        other = cr.tensor(values.astype(dtype) + 1, requires_grad=True)
+        a, b = (leaf_x * other).op.backward(g)  # distinct inputs keep distinct products
+        assert a is not b and np.array_equal(a, g * other.data) and np.array_equal(b, g * leaf_x.data)
+
+
 def test_chain_of_100000_ops_has_no_recursion_limit():
     x = leaf(1.0)
     y = x

@@ -69,6 +69,11 @@ class Mul(Op):
 
     def backward(self, upstream: ndarray) -> Grads:
         a, b = self.saved
+        if a is b:
+            # NOTE: x * x (a squared error): both local gradients are upstream * x, so one product
+            # serves both; the engine adds them as it would add two equal products (bit for bit).
+            grad = upstream * a if self.needs_input_grad[0] else None
+            return grad, grad
         need_a, need_b = self.needs_input_grad
         return (upstream * b if need_a else None, upstream * a if need_b else None)
 
