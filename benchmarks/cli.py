@@ -131,8 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--api",
         choices=["core", "nn"],
         default="core",
-        help="how the chainrule side of the MLP workloads is written: core ops + manual SGD (default), "
-        "or chainrule.nn.MLP + nn losses + optim.SGD",
+        help="how the MLP workloads are written: core ops + manual SGD in both libraries (default), or each "
+        "library's user API (nn layers, an nn loss module, optim.SGD)",
     )
     parser.add_argument("--memory", dest="memory", action="store_true", default=None, help="probe peak memory")
     parser.add_argument("--no-memory", dest="memory", action="store_false", help="skip the peak-memory probes")

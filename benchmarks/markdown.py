@@ -25,9 +25,11 @@ MEMORY_TARGET = 1.2
 CHAINRULE_SIDE = {
     "core": "core ops only (`chainrule.linear`, `relu`/`tanh`, the fused\n  `softmax_cross_entropy` or `sigmoid` "
     "and a squared error, `.mean()`, `backward()`, SGD as\n  `p.data -= lr * p.grad` on the arrays), so the "
-    "benchmark does not depend on\n  `chainrule.nn`/`optim`",
-    "nn": "`chainrule.nn.MLP`, `nn.CrossEntropyLoss`/`nn.MSELoss` and `optim.SGD`\n  (`--api nn`; the per-op "
-    "chain still uses core ops)",
+    "benchmark does not depend on\n  `chainrule.nn`/`optim`. The PyTorch side mirrors it op for op\n  (`F.linear`, "
+    "`F.log_softmax` + `F.nll_loss`, `p.sub_(lr * p.grad)` under `torch.no_grad`)",
+    "nn": "each library's user API (`--api nn`): `chainrule.nn.MLP`, `nn.CrossEntropyLoss`/`nn.MSELoss`\n  and "
+    "`optim.SGD` against `torch.nn.Sequential` of `nn.Linear` and activations, the same `torch.nn`\n  loss "
+    "module and `torch.optim.SGD` (the per-op chain still uses core ops)",
 }
 
 METHOD = """\
@@ -38,8 +40,7 @@ METHOD = """\
   start from the same float32 weights and see the same arrays. Before timing, each trains a
   couple of steps from those weights and the losses must agree (rtol {rtol:g}, atol {atol:g}):
   the *agree* column.
-* **chainrule side**: {chainrule_side}. The PyTorch side mirrors the core-ops version op for op
-  (`F.linear`, `F.log_softmax` + `F.nll_loss`, `p.sub_(lr * p.grad)` under `torch.no_grad`).
+* **How the MLPs are written**: {chainrule_side}.
 * **chainrule (compiled)**, on the training rows (XOR, MNIST MLP, deep narrow net, digits):
   the same chainrule step with the forward and the loss wrapped once per model in
   `chainrule.compile` (`loss = step_fn(x, y)` with the batch and the targets as arguments;

@@ -167,13 +167,16 @@ def test_compiled_step_equals_eager_over_an_epoch_with_a_smaller_last_batch() ->
 
 
 def test_compiled_step_with_the_nn_api_equals_eager() -> None:
-    from benchmarks.workloads.common import CHAINRULE_API
+    from benchmarks.workloads.common import CHAINRULE_API, MLPSpec, init_layers, make_mlp
 
     before = CHAINRULE_API["api"]
     CHAINRULE_API["api"] = "nn"
     try:
         for case in select(["xor", "mnist_mlp_b32", "deep_narrow"], True, None):
             assert case.check(COMPILED) == case.check("chainrule"), case.name
+            # PyTorch through its own nn API (nn.Sequential, nn loss module, optim.SGD) agrees too
+            assert type(make_mlp("torch", MLPSpec((2, 3, 1)), init_layers((2, 3, 1), 0))).__name__ == "TorchNNMLP"
+            np.testing.assert_allclose(case.check("torch"), case.check("chainrule"), rtol=1e-4, atol=1e-5)
     finally:
         CHAINRULE_API["api"] = before
 

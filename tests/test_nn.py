@@ -141,6 +141,41 @@ def test_reassigning_and_deleting_attributes():
         _ = m.out
 
 
+def test_registered_attributes_are_plain_lookups_that_follow_every_change(monkeypatch):
+    # Parameters, buffers and submodules are mirrored in the instance __dict__, so reading them
+    # never falls back to Module.__getattr__ (about 1 us each, on every forward); every way of
+    # changing the registries keeps the mirror in step.
+    def no_fallback(self, name):
+        raise AssertionError(f"Module.__getattr__ was used for {name!r}")
+
+    m = TwoLayer()
+    m.register_buffer("count", np.zeros(1))
+    monkeypatch.setattr(nn.Module, "__getattr__", no_fallback)
+    assert m.hidden is m._modules["hidden"] and m.scale is m._parameters["scale"]
+    assert m.hidden.weight is m.hidden._parameters["weight"] and m.count is m._buffers["count"]
+    new_scale = nn.Parameter(np.ones(1))
+    m.scale = new_scale
+    assert m.scale is new_scale and m._parameters["scale"] is new_scale
+    m.scale = None
+    assert m.scale is None and m._parameters["scale"] is None
+    m.count = np.full(1, 2.0)
+    assert m.count is m._buffers["count"] and m.count.data[0] == 2.0
+    m.hidden = nn.Linear(2, 3)
+    assert m.hidden is m._modules["hidden"] and m.hidden.weight.shape == (3, 2)
+    m.hidden = None
+    assert m.hidden is None
+    monkeypatch.undo()
+    del m.out
+    with pytest.raises(AttributeError):
+        _ = m.out
+    m.out = 3  # a plain attribute may reuse a deleted submodule's name
+    assert m.out == 3 and "out" not in m._modules
+    layers = nn.ModuleList([nn.Linear(2, 2), nn.Linear(2, 1)])
+    first = nn.Identity()
+    layers.insert(0, first)
+    assert getattr(layers, "0") is first and getattr(layers, "2") is layers[2] and len(vars(layers)["_modules"]) == 3
+
+
 def test_forgetting_super_init_is_a_clear_error():
     class Broken(nn.Module):
         def __init__(self):

@@ -280,7 +280,44 @@ class ChainruleCompiledNNMLP(ChainruleNNMLP):
         self.optimizer.zero_grad()
 
 
-#: how the chainrule side is written: "core" (core ops, manual SGD) or "nn" (nn.MLP + optim.SGD)
+class TorchNNMLP(TorchMLP):
+    """``--api nn`` for PyTorch: ``torch.nn`` layers, an ``nn`` loss module and ``torch.optim.SGD``,
+    as a PyTorch user writes it (the counterpart of ``ChainruleNNMLP``)."""
+
+    def __init__(self, spec: MLPSpec, layers: Layers) -> None:
+        import torch
+
+        self.torch, self.F = torch, torch.nn.functional
+        self.spec = spec
+        modules: list[Any] = []
+        for i, (w, b) in enumerate(layers):
+            linear = torch.nn.Linear(w.shape[1], w.shape[0])
+            with torch.no_grad():
+                linear.weight.copy_(torch.from_numpy(w))
+                linear.bias.copy_(torch.from_numpy(b))
+            modules.append(linear)
+            if i < len(layers) - 1:
+                modules.append(torch.nn.ReLU() if spec.hidden == "relu" else torch.nn.Tanh())
+        self.model = torch.nn.Sequential(*modules)
+        self.params = [(m.weight, m.bias) for m in modules if isinstance(m, torch.nn.Linear)]
+        self.flat = [p for pair in self.params for p in pair]
+        self.loss_fn = torch.nn.CrossEntropyLoss() if spec.head == "ce" else torch.nn.MSELoss()
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=spec.lr)
+
+    def forward(self, x: Any) -> Any:
+        return self.model(x)
+
+    def step(self, x: Any, y: Any) -> Any:
+        out = self.model(x)
+        loss = self.loss_fn(out if self.spec.head == "ce" else self.torch.sigmoid(out), y)
+        self.optimizer.zero_grad()
+        loss.backward()
+        self.optimizer.step()
+        return loss
+
+
+#: how the MLP workloads are written: "core" (core ops and a manual SGD update, both libraries) or
+#: "nn" (each library's user API: nn layers, an nn loss module, optim.SGD)
 CHAINRULE_API = {"api": "core"}
 
 #: the implementations whose tensors are chainrule's
@@ -288,8 +325,9 @@ CHAINRULE_IMPLS = ("chainrule", "chainrule_compiled")
 
 
 def make_mlp(impl: str, spec: MLPSpec, layers: Layers) -> Any:
-    if impl in CHAINRULE_IMPLS and CHAINRULE_API["api"] == "nn":
-        return {"chainrule": ChainruleNNMLP, "chainrule_compiled": ChainruleCompiledNNMLP}[impl](spec, layers)
+    if CHAINRULE_API["api"] == "nn" and impl != "numpy":
+        nn_kinds = {"chainrule": ChainruleNNMLP, "chainrule_compiled": ChainruleCompiledNNMLP, "torch": TorchNNMLP}
+        return nn_kinds[impl](spec, layers)
     kinds = {
         "chainrule": ChainruleMLP,
         "chainrule_compiled": ChainruleCompiledMLP,

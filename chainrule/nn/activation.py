@@ -32,7 +32,7 @@ class Identity(_Stateless):
         super().__init__()
 
     def forward(self, x: Any) -> Tensor:
-        return NF.identity(x)
+        return x if isinstance(x, Tensor) else NF.identity(x)
 
 
 @register_module

@@ -105,7 +105,8 @@ class ModuleList(Module):
     def insert(self, index: int, module: Module) -> None:
         items = list(self._modules.values())
         items.insert(index, module)
-        self._modules.clear()
+        for name in list(self._modules):
+            self._forget(name)
         self.extend(items)
 
     def forward(self, *args: Any, **kwargs: Any) -> Any:

@@ -146,7 +146,7 @@ class MLP(Module):
         self.output_activation = make_activation(output_activation, dtype=dtype)
 
     def forward(self, x: Any) -> Tensor:
-        *hidden, last = list(self.layers)
+        *hidden, last = self.layers
         for layer, act in zip(hidden, self.activations):
             x = act(layer(x))
         return self.output_activation(last(x))

@@ -28,11 +28,12 @@ def _t(x: Any) -> Tensor:
 
 def _target_like(target: Any, pred: Tensor, what: str) -> Tensor:
     """A float target of pred's dtype and shape (a Tensor target keeps its graph)."""
+    dtype = pred.data.dtype
     if isinstance(target, Tensor):
-        t = target if target.dtype == pred.dtype else F.astype(target, pred.dtype)
+        t = target if target.data.dtype == dtype else F.astype(target, dtype)
     else:
-        t = Tensor._wrap(np.asarray(target, dtype=pred.dtype))
-    if t.shape != pred.shape:
+        t = Tensor._wrap(np.asarray(target, dtype=dtype))
+    if t.data.shape != pred.data.shape:
         raise ValueError(
             f"{what}: target of shape {t.shape} does not match input of shape {pred.shape} "
             "(reshape one of them; e.g. a (N,) target against (N, 1) predictions)"

@@ -153,7 +153,10 @@ class Optimizer:
                         )
                     if grad.dtype != p.data.dtype:
                         grad = grad.astype(p.data.dtype)
-                    self._update(p, grad, self.state.setdefault(p, {}), group)
+                    state = self.state.get(p)
+                    if state is None:
+                        state = self.state[p] = {}
+                    self._update(p, grad, state, group)
         return loss
 
     def _update(self, param: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
