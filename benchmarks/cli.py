@@ -141,7 +141,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _options(argv: Sequence[str]) -> list[str]:
+    """The command's options that shape the results (without --write/--json and their paths)."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--write", "--json"):
+            skip = True
+        elif not arg.startswith(("--write=", "--json=")):
+            kept.append(arg)
+    return kept
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     if args.reps is not None and args.reps < 1:
         raise SystemExit("--reps must be at least 1")
@@ -197,7 +211,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     elapsed = time.perf_counter() - started
     print(f"\ntotal {elapsed:.1f} s")
-    results = {"meta": info, "mode": mode, "threads": list(args.threads), "elapsed_s": elapsed, "cases": records}
+    results = {
+        "meta": info,
+        "mode": mode,
+        "threads": list(args.threads),
+        "elapsed_s": elapsed,
+        "cases": records,
+        "options": _options(argv),
+    }
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)

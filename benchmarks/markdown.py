@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import shlex
 from typing import Any
 
 from benchmarks import report
@@ -272,14 +273,16 @@ def render(results: dict[str, Any]) -> str:
     from benchmarks.cli import ATOL, RTOL
 
     info = results["meta"]
+    options = "".join(f"{shlex.quote(o)} " for o in results.get("options", ()))
     out = [
         "# Benchmarks",
         "",
         "chainrule (eager, and compiled with `chainrule.compile` on the training rows) against PyTorch "
         "(eager, CPU) and against a hand-written NumPy floor, on the same math.",
-        f"Written by `python -m benchmarks --write {results.get('path', 'docs/benchmarks.md')}` "
-        f"({results['mode']} run, {results['elapsed_s']:.0f} s); `make bench` runs the same command without "
-        "`--write`. Every number on this page comes from that run.",
+        f"Written by `python -m benchmarks {options}--write {results.get('path', 'docs/benchmarks.md')}` "
+        f"({results['mode']} run, {results['elapsed_s']:.0f} s); "
+        + ("`make bench` runs the same command" if not options else "the same command")
+        + " without `--write` prints it. Every number on this page comes from that run.",
         "",
         "## Machine",
         "",

@@ -90,9 +90,9 @@ def system_lines(info: dict[str, Any]) -> list[str]:
         f"PyTorch         {info['torch']} (CPU, eager), {info['torch_threads']} intra-op threads (default), "
         f"BLAS {info['torch_blas']}",
         f"chainrule       {info['chainrule']} at {info['commit']}, engine: {info.get('engine', 'unknown')}",
-        "chainrule side  "
+        "written with    "
         + (
-            "chainrule.nn.MLP, nn losses, optim.SGD (--api nn)"
+            "each library's nn API: nn layers, an nn loss module, optim.SGD (--api nn)"
             if info.get("chainrule_api") == "nn"
             else "core ops (linear, relu/tanh, softmax_cross_entropy or sigmoid + squared error), manual SGD on .data"
         ),

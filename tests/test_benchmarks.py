@@ -219,3 +219,12 @@ def test_memory_probes_follow_each_cases_implementations() -> None:
     probes = measure_all(["xor", "mnist_infer_b32"], {"xor": (COMPILED,), "mnist_infer_b32": ("numpy",)}, smoke=True)
     assert set(probes["xor"]) == {COMPILED} and set(probes["mnist_infer_b32"]) == {"numpy"}
     assert math.isfinite(probes["xor"][COMPILED]["rss_mib"])
+
+
+
+def test_report_names_the_command_that_made_it(smoke: dict) -> None:
+    # docs/benchmarks*.md say how to reproduce them: the options that shape the run, not the output paths
+    options = ["--api", "nn", "--only", "xor", "--write", "x.md", "--json=y.json", "--smoke"]
+    assert cli._options(options) == ["--api", "nn", "--only", "xor", "--smoke"]
+    assert smoke["options"] == ["--smoke", "--threads", "default,1"]
+    assert "Written by `python -m benchmarks --smoke --threads default,1 --write " in smoke["markdown"]
