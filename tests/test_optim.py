@@ -107,6 +107,39 @@ def test_float32_stays_float32_and_in_place(cls) -> None:
     assert all(v.dtype == np.float32 for s in opt.state.values() for v in s.values() if isinstance(v, np.ndarray))
 
 
+def test_plain_sgd_takes_the_short_path_with_the_general_rules_numbers(monkeypatch) -> None:
+    rng = np.random.default_rng(5)
+    shapes = [(3, 2), (3,), (1, 3)]
+
+    for dtype in (np.float32, np.float64):
+        short = [cr.tensor(rng.normal(size=s).astype(dtype), requires_grad=True) for s in shapes]
+        general = [cr.tensor(p.data.copy(), requires_grad=True) for p in short]
+        grads = [rng.normal(size=s) for s in shapes]
+        for p, q, g in zip(short, general, grads):
+            p.grad = g.astype(dtype)
+            q.grad = g.astype(np.float64)  # a float64 gradient on a float32 parameter is converted first
+        short_opt = optim.SGD(short, lr=0.3)
+        general_opt = optim.SGD(general, lr=0.3)
+        calls = []
+        monkeypatch.setattr(optim.SGD, "_update", lambda *a: calls.append(a))
+        short_opt.step()
+        assert calls == []  # plain descent never goes through the per-parameter rule
+        monkeypatch.undo()
+        optim.Optimizer.step(general_opt)  # the general loop with SGD's _update
+        for p, q in zip(short, general):
+            assert p.data.dtype == dtype and np.array_equal(p.data, q.data)
+    # momentum (or weight decay, or maximize) in any group takes the general rule
+    w = cr.tensor(np.ones(2), requires_grad=True)
+    w.grad = np.ones(2)
+    opt = optim.SGD([w], lr=0.1, momentum=0.9)
+    opt.step()
+    assert "momentum_buffer" in opt.state[w]
+    bad = cr.tensor(np.ones(2), requires_grad=True)
+    bad.grad = np.ones(3)
+    with pytest.raises(ValueError, match=r"SGD: parameter .*shape \(2,\) has a gradient of shape \(3,\)"):
+        optim.SGD([bad], lr=0.1).step()
+
+
 def test_real_training_loop_decreases_loss() -> None:
     rng = np.random.default_rng(0)
     X = rng.normal(size=(64, 3))

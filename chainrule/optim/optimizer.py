@@ -143,21 +143,25 @@ class Optimizer:
         with no_grad():
             for group in self.param_groups:
                 for p in group["params"]:
-                    if p.grad is None:
-                        continue
                     grad = p.grad
-                    if grad.shape != p.data.shape:
-                        raise ValueError(
-                            f"{type(self).__name__}: parameter {p.name or ''} of shape {p.shape} has a gradient "
-                            f"of shape {grad.shape}"
-                        )
-                    if grad.dtype != p.data.dtype:
-                        grad = grad.astype(p.data.dtype)
+                    if grad is None:
+                        continue
+                    if grad.shape != p.data.shape or grad.dtype != p.data.dtype:
+                        grad = self._checked_grad(p, grad)
                     state = self.state.get(p)
                     if state is None:
                         state = self.state[p] = {}
                     self._update(p, grad, state, group)
         return loss
+
+    def _checked_grad(self, p: Tensor, grad: np.ndarray) -> np.ndarray:
+        """A gradient whose shape or dtype differs from its parameter's: an error, or converted to the dtype."""
+        if grad.shape != p.data.shape:
+            raise ValueError(
+                f"{type(self).__name__}: parameter {p.name or ''} of shape {p.shape} has a gradient "
+                f"of shape {grad.shape}"
+            )
+        return grad.astype(p.data.dtype)
 
     def _update(self, param: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
         raise NotImplementedError
