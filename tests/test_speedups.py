@@ -257,3 +257,82 @@ def test_core_tests_pass_with_the_python_engine_alone():
     )
     assert run.returncode == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert " passed" in run.stdout and "failed" not in run.stdout
+
+
+# --------------------------------------------------------------------- fused local gradients
+FUSED = {
+    E._TANH: lambda u, o: u * (np.asarray(1, o.dtype) - o * o),
+    E._SIGMOID: lambda u, o: u * (o * (np.asarray(1, o.dtype) - o)),
+    E._RELU: lambda u, o: u * (o > np.asarray(0, o.dtype)),
+}
+
+
+def _awkward(rng, shape, dtype):
+    """Random values with every special case mixed in: zeros of both signs, infinities, NaN, subnormals."""
+    values = rng.normal(scale=3.0, size=shape).astype(dtype)
+    flat = values.reshape(-1)
+    specials = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 1.0, -1.0], dtype=dtype)
+    tiny = np.finfo(dtype).smallest_subnormal
+    specials = np.concatenate([specials, np.array([tiny, -tiny, 3 * tiny], dtype=dtype)])
+    k = min(len(flat), len(specials))
+    flat[rng.choice(len(flat), size=k, replace=False)] = specials[:k]
+    return values
+
+
+@needs_c
+@pytest.mark.parametrize("kind", sorted(FUSED))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(), (1,), (4, 1), (4, 4), (3, 5, 7), (1000,), (32, 32)])
+def test_fused_gradient_is_the_numpy_expression_bit_for_bit(kind, dtype, shape):
+    rng = np.random.default_rng(sum(shape) + kind)
+    upstream, out = _awkward(rng, shape, dtype), _awkward(rng, shape, dtype)
+    if kind == E._SIGMOID:
+        out = np.asarray(np.abs(out))  # a sigmoid's output lies in [0, 1]: mostly that range, a few specials
+    got = backend.speedups.fused_grad(kind, upstream, out)
+    with np.errstate(all="ignore"):  # inf * 0 and the like: NumPy warns, the loop is silent, the bits agree
+        want = FUSED[kind](upstream, out)
+    assert type(got) is np.ndarray and got.dtype == want.dtype and got.shape == want.shape
+    # the same bits: equal values, NaN where NaN, and the same sign on every zero
+    assert np.array_equal(got, want, equal_nan=True)
+    assert np.array_equal(np.signbit(got), np.signbit(want))
+
+
+@needs_c
+def test_fused_gradient_declines_what_it_does_not_handle():
+    fused = backend.speedups.fused_grad
+    a = np.ones((4, 3), np.float32)
+    declined = [
+        (a, a.T.copy().T),  # a Fortran-ordered output
+        (a, np.ones((3, 4), np.float32).T),  # a transposed view
+        (a, np.ones((4, 1), np.float32)),  # a broadcast shape
+        (a, np.ones((4, 3), np.float64)),  # mixed dtypes
+        (a.astype(np.float16), a.astype(np.float16)),  # NumPy rounds float16 through float32 per operation
+        (a, np.ones((4, 3), ">f4")),  # byte-swapped
+        (np.ma.ones((4, 3), np.float32), a),  # a subclass
+        (a, np.ones((8, 3), np.float32)[::2]),  # strided
+        (np.ones(1025, np.float32), np.ones(1025, np.float32)),  # large: NumPy's vectorized loops are faster
+    ]
+    for upstream, out in declined:
+        assert fused(E._TANH, upstream, out) is None
+    with pytest.raises(ValueError, match="unknown kind"):
+        fused(7, a, a)
+
+
+def test_rules_give_the_same_gradients_with_and_without_the_fused_loops(monkeypatch):
+    rng = np.random.default_rng(11)
+    for op, kind in ((E.Tanh, E._TANH), (E.Sigmoid, E._SIGMOID), (E.Relu, E._RELU)):
+        for dtype in (np.float32, np.float64, np.float16):
+            x = rng.normal(size=(5, 6)).astype(dtype)
+            upstream = rng.normal(size=(5, 6)).astype(dtype)
+            node = object.__new__(op)
+            node.forward(x)
+            used = []
+            if E._fused is not None:
+                real = E._fused
+                monkeypatch.setattr(E, "_fused", lambda *a: used.append(a[0]) or real(*a))
+            fused = node.backward(upstream)[0]
+            monkeypatch.setattr(E, "_fused", None)
+            plain = node.backward(upstream)[0]
+            monkeypatch.undo()
+            assert fused.dtype == plain.dtype and np.array_equal(fused, plain), (op.name, dtype)
+            assert used == ([kind] if backend.speedups is not None else []), op.name  # the rule asks its own loop

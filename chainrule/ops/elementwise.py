@@ -8,10 +8,20 @@ from __future__ import annotations
 
 import builtins
 
-from chainrule.backend import ONE, ZERO, const, ndarray, xp
+from chainrule.backend import ONE, ZERO, const, ndarray, speedups, xp
 from chainrule.ops.base import Op, register
 
 Grads = tuple[ndarray | None, ...]
+
+# NOTE: the tanh, sigmoid and relu local gradients are each two or three NumPy calls; the C
+# extension evaluates the same expression in one loop (same operations, same order, same
+# rounding: bit for bit, tested) on small plain float32/float64 arrays of one shape, and returns None
+# for anything else, where the rule's NumPy expression runs. On a tiny network that saves about
+# 0.5 us per call avoided; without the extension the expressions always run. The loop does not
+# raise NumPy's RuntimeWarnings for inf * 0 and the like (the values are the same); non-finite
+# gradients are what detect_anomaly is for.
+_fused = speedups.fused_grad if speedups is not None else None
+_TANH, _SIGMOID, _RELU = 0, 1, 2
 
 #: Below this many elements NumPy's fixed cost per call dominates: rules skip in-place tricks.
 SMALL = 64
@@ -299,7 +309,8 @@ class Tanh(Op):
 
     def backward(self, upstream: ndarray) -> Grads:
         out = self.saved
-        return (upstream * (ONE[out.dtype] - out * out),)
+        grad = _fused(_TANH, upstream, out) if _fused else None
+        return (upstream * (ONE[out.dtype] - out * out) if grad is None else grad,)
 
 
 @register
@@ -335,7 +346,8 @@ class Sigmoid(Op):
 
     def backward(self, upstream: ndarray) -> Grads:
         out = self.saved
-        return (upstream * (out * (ONE[out.dtype] - out)),)
+        grad = _fused(_SIGMOID, upstream, out) if _fused else None
+        return (upstream * (out * (ONE[out.dtype] - out)) if grad is None else grad,)
 
 
 @register
@@ -353,7 +365,9 @@ class Relu(Op):
     def backward(self, upstream: ndarray) -> Grads:
         # NOTE: a product with the mask, not xp.where: where branches per element and is
         # ten times slower on the unpredictable masks of a hidden layer.
-        return (upstream * (self.saved > ZERO[self.saved.dtype]),)
+        out = self.saved
+        grad = _fused(_RELU, upstream, out) if _fused else None
+        return (upstream * (out > ZERO[out.dtype]) if grad is None else grad,)
 
 
 @register
