@@ -221,7 +221,6 @@ def test_memory_probes_follow_each_cases_implementations() -> None:
     assert math.isfinite(probes["xor"][COMPILED]["rss_mib"])
 
 
-
 def test_report_names_the_command_that_made_it(smoke: dict) -> None:
     # docs/benchmarks*.md say how to reproduce them: the options that shape the run, not the output paths
     options = ["--api", "nn", "--only", "xor", "--write", "x.md", "--json=y.json", "--smoke"]

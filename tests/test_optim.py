@@ -121,7 +121,7 @@ def test_plain_sgd_takes_the_short_path_with_the_general_rules_numbers(monkeypat
         short_opt = optim.SGD(short, lr=0.3)
         general_opt = optim.SGD(general, lr=0.3)
         calls = []
-        monkeypatch.setattr(optim.SGD, "_update", lambda *a: calls.append(a))
+        monkeypatch.setattr(optim.SGD, "_update", lambda *a, calls=calls: calls.append(a))
         short_opt.step()
         assert calls == []  # plain descent never goes through the per-parameter rule
         monkeypatch.undo()

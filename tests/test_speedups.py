@@ -329,7 +329,7 @@ def test_rules_give_the_same_gradients_with_and_without_the_fused_loops(monkeypa
             used = []
             if E._fused is not None:
                 real = E._fused
-                monkeypatch.setattr(E, "_fused", lambda *a: used.append(a[0]) or real(*a))
+                monkeypatch.setattr(E, "_fused", lambda *a, used=used, real=real: used.append(a[0]) or real(*a))
             fused = node.backward(upstream)[0]
             monkeypatch.setattr(E, "_fused", None)
             plain = node.backward(upstream)[0]
