@@ -80,6 +80,15 @@ def test_square_shares_one_product_between_its_two_inputs():
         assert a is not b and np.array_equal(a, g * other.data) and np.array_equal(b, g * leaf_x.data)
 
 
+def test_mean_of_everything_spreads_upstream_over_n_exactly():
+    for dtype in (np.float16, np.float32, np.float64):
+        x = cr.tensor(np.ones((3, 7), dtype), requires_grad=True)
+        g = np.asarray(0.3, dtype)
+        x.mean().backward(g)
+        expected = np.full((3, 7), g / np.asarray(21, dtype), dtype)
+        assert x.grad.dtype == dtype and x.grad.flags.writeable and np.array_equal(x.grad, expected)
+
+
 def test_chain_of_100000_ops_has_no_recursion_limit():
     x = leaf(1.0)
     y = x
