@@ -23,7 +23,8 @@ XOR_TORCH_TARGET = 5
 #: the issue's memory target: an MLP epoch's peak at most this many times the NumPy floor's
 MEMORY_TARGET = 1.2
 
-CHAINRULE_SIDE = {
+#: how the MLP workloads are written, per ``--api``: both libraries, for the method section
+WRITTEN_WITH = {
     "core": "core ops only (`chainrule.linear`, `relu`/`tanh`, the fused\n  `softmax_cross_entropy` or `sigmoid` "
     "and a squared error, `.mean()`, `backward()`, SGD as\n  `p.data -= lr * p.grad` on the arrays), so the "
     "benchmark does not depend on\n  `chainrule.nn`/`optim`. The PyTorch side mirrors it op for op\n  (`F.linear`, "
@@ -41,7 +42,7 @@ METHOD = """\
   start from the same float32 weights and see the same arrays. Before timing, each trains a
   couple of steps from those weights and the losses must agree (rtol {rtol:g}, atol {atol:g}):
   the *agree* column.
-* **How the MLPs are written**: {chainrule_side}.
+* **How the MLPs are written**: {written_with}.
 * **chainrule (compiled)**, on the training rows (XOR, MNIST MLP, deep narrow net, digits):
   the same chainrule step with the forward and the loss wrapped once per model in
   `chainrule.compile` (`loss = step_fn(x, y)` with the batch and the targets as arguments;
@@ -80,10 +81,11 @@ METHOD = """\
   from cold (a few training steps; one forward + backward of the chain) and the reported
   number is the peak RSS (`VmHWM`) minus the RSS before the work: everything the work
   touched, arrays, graph objects, allocator caches and PyTorch's buffers alike, which is why
-  it is the one measure comparable across all of them. glibc's mmap threshold is fixed at
-  128 KiB in every probe, so each large array maps and unmaps its own pages and the peak
-  counts the arrays alive together, not holes the set-up left in the heap (for compiled chainrule the first of
-  those steps is its trace, an eager step plus the tape, as in a real run). The *tracemalloc*
+  it is the one measure comparable across all of them (for compiled chainrule the first of
+  those steps is its trace, an eager step plus the tape, as in a real run). glibc's mmap
+  threshold is fixed at 128 KiB in every probe, so each large array maps and unmaps its own
+  pages and the peak counts the arrays alive together, not holes the set-up left in the
+  heap. The *tracemalloc*
   column repeats the work under `tracemalloc` for the NumPy-based implementations (NumPy
   reports its buffers to it); PyTorch's allocations are invisible to it. For compiled
   chainrule that column traces first and then counts the work, so it shows what the replay
@@ -317,8 +319,8 @@ def render(results: dict[str, Any]) -> str:
     out += ["", "## What the numbers say", "", *interpretation(results), *notes]
     out += ["", "## Workloads", ""]
     out += [f"* **{c['title']}** (`{c['name']}`, {c['reps']} repetitions): {c['detail']}." for c in results["cases"]]
-    side = CHAINRULE_SIDE[info.get("chainrule_api", "core")]
-    out += ["", METHOD.format(rtol=RTOL, atol=ATOL, cap=MAX_CHUNK_S, chainrule_side=side)]
+    written_with = WRITTEN_WITH[info.get("chainrule_api", "core")]
+    out += ["", METHOD.format(rtol=RTOL, atol=ATOL, cap=MAX_CHUNK_S, written_with=written_with)]
     out += [
         "## Reproduce",
         "",

@@ -64,9 +64,9 @@ class SGD(Optimizer):
         without the per-parameter state and the ``no_grad`` block that only the general rule needs
         (measured: 40% of the optimizer's time on the XOR net).
         """
-        groups = self.param_groups
         if closure is not None:
             return super().step(closure)
+        groups = self.param_groups
         for group in groups:
             if group["momentum"] or group["weight_decay"] or group["maximize"]:
                 return super().step()
