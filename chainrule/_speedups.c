@@ -1,9 +1,9 @@
 /* chainrule._speedups: the engine's bookkeeping in C (optional; pure-Python twins exist).
  *
  * What lives here is bookkeeping: creating the graph node and the result tensor of
- * an op (apply, apply1, apply2) and the reverse walk of backward() (walk); and three fused
- * elementwise local gradients (fused_grad), bit for bit the NumPy expressions that the tanh,
- * sigmoid and relu rules otherwise evaluate. Every op's forward
+ * an op (apply, apply1, apply2) and the reverse walk of backward() (walk); and kernels for
+ * small arrays (fused_grad, small_sigmoid, small_sum, small_spread, small_add_row), each bit
+ * for bit the NumPy code that a rule otherwise runs, in one call instead of several. Every op's forward
  * and local gradient stays a Python method of its Op class, called from here exactly as
  * the Python engine calls it, so the chain-rule code a reader studies is the code that
  * runs. chainrule/ops/base.py and chainrule/engine.py hold the Python versions; the tests
@@ -17,6 +17,9 @@
 #include <structmember.h>
 #define NPY_NO_DEPRECATED_API NPY_1_22_API_VERSION
 #include <numpy/arrayobject.h>
+#include <numpy/ufuncobject.h>
+#include <fenv.h>
+#include <math.h>
 
 /* ------------------------------------------------------------------ configuration */
 
@@ -715,30 +718,142 @@ error:
     return NULL;
 }
 
-/* ------------------------------------------------------------------ fused local gradients */
+/* ------------------------------------------------------------------ small-array kernels */
 
-/* Three elementwise local gradients in one loop each, for the op rules of ops/elementwise.py:
- *   FUSED_TANH     upstream * (1 - out * out)
- *   FUSED_SIGMOID  upstream * (out * (1 - out))
- *   FUSED_RELU     upstream * (out > 0)          (out: the saved relu output)
- * NumPy evaluates each expression as two or three ufunc calls with a temporary each; on the
- * small arrays of a tiny network the calls cost far more than the arithmetic. Each operation
- * here rounds to the array's dtype exactly as the ufunc does (IEEE float and double,
- * evaluated in that precision on x86-64 SSE, never contracted into an FMA: setup.py passes
- * -ffp-contract=off), in the same order, so the result is bit for bit the NumPy expression's
- * (the tests compare them, with infinities, NaNs, subnormals and signed zeros).
- * Only plain float32/float64 arrays of one shape, C-contiguous, aligned, in native byte order
- * and of at most FUSED_MAX_SIZE elements qualify; for anything else the function returns None
- * and the rule runs its NumPy expression. */
+/* On the small arrays of a tiny network NumPy's fixed cost per call (argument parsing, dtype
+ * resolution, the iterator, overlap checks: 0.4-1.3 us) is far above the arithmetic. The
+ * kernels below each do the work of several NumPy calls in one, with the same result bit for
+ * bit, and return None for anything they do not handle, where the rule runs its NumPy code:
+ *
+ *   fused_grad(kind, upstream, out)   a local gradient of ops/elementwise.py, one loop:
+ *       FUSED_TANH     upstream * (1 - out * out)
+ *       FUSED_SIGMOID  upstream * (out * (1 - out))
+ *       FUSED_RELU     upstream * (out > 0)          (out: the saved relu output)
+ *   small_sigmoid(x, safe)            1 / (1 + e^-x), only where every x > safe
+ *   small_sum(x, rows, count)         the sum of all elements (rows false: a 0-d array) or of a
+ *                                     2-D array's rows (rows true: axis 0), divided by count
+ *   small_spread(value, count, shape) an array of shape filled with value / count
+ *   small_add_row(out, row)           out += row (row broadcast over out's leading axes), in
+ *                                     place; True when done
+ *
+ * How the bits stay NumPy's:
+ * - +, -, *, / round to the dtype exactly as the ufuncs do (IEEE float and double, evaluated in
+ *   that precision on x86-64 SSE, never contracted into an FMA: setup.py passes
+ *   -ffp-contract=off), and each expression is evaluated in NumPy's order.
+ * - e^x and sums call NumPy's own inner loops (looked up once in the exp and add ufuncs' loop
+ *   tables), with the arguments NumPy's reduction gives them: a sum starts from add's identity,
+ *   0, and adds all elements in one call of the reduce loop (NumPy's pairwise summation); a sum
+ *   over rows adds each row in turn with the binary loop.
+ * - The floating-point exception flags are cleared before and read after: when any operation
+ *   overflowed, underflowed, divided by zero or was invalid, the kernel drops its result and
+ *   declines, so that NumPy computes it again and warns or raises as its errstate says.
+ * The tests compare every kernel with the NumPy code over dtypes, shapes and special values.
+ *
+ * Only plain float32/float64 arrays qualify: exact ndarrays, C-contiguous, aligned, in native
+ * byte order, with one dtype among the arguments and at most FUSED_MAX_SIZE elements. */
 
 enum { FUSED_TANH = 0, FUSED_SIGMOID = 1, FUSED_RELU = 2 };
 
-/* Above this many elements NumPy's vectorized ufuncs beat these plain loops (measured: at
- * 4,096 elements the relu loop takes twice NumPy's time, at 1,024 half of it), and the
- * per-call saving no longer matters: larger arrays are left to NumPy. */
+/* Above this many elements NumPy's vectorized ufuncs beat plain loops (measured: at 4,096
+ * elements the relu loop takes twice NumPy's time, at 1,024 half of it), and the per-call
+ * saving no longer matters: larger arrays are left to NumPy. */
 #define FUSED_MAX_SIZE 1024
 
-#define FUSED_LOOP(T, ONE, ZERO)                                                               \
+/* The floating-point exception flags. Reading them is cheap (fetestexcept: two status-register
+ * reads on x86-64, both SSE's and the x87's, which feraiseexcept, as NumPy uses it, sets);
+ * clearing them saves and reloads the x87 environment (about 90 ns), so fp_clear() clears only
+ * when some flag is set. */
+#define FP_FLAGS (FE_DIVBYZERO | FE_INVALID | FE_OVERFLOW | FE_UNDERFLOW)
+
+static inline void
+fp_clear(void)
+{
+    if (fetestexcept(FP_FLAGS)) {
+        feclearexcept(FP_FLAGS);
+    }
+}
+
+/* NumPy's inner loops, [0] float32 and [1] float64; NULL where none was found (the kernels
+ * needing it then decline). */
+static PyUFuncGenericFunction ExpLoop[2], AddLoop[2];
+static void *ExpData[2], *AddData[2];
+
+static void
+find_loops(PyObject *numpy, const char *name, PyUFuncGenericFunction *loops, void **data)
+{
+    static const int types[2] = {NPY_FLOAT, NPY_DOUBLE};
+    PyObject *obj = PyObject_GetAttrString(numpy, name); /* kept: the loop tables live as long */
+    if (obj == NULL) {
+        PyErr_Clear();
+        return;
+    }
+    if (!PyObject_TypeCheck(obj, &PyUFunc_Type)) {
+        return;
+    }
+    PyUFuncObject *uf = (PyUFuncObject *)obj;
+    int nargs = uf->nin + uf->nout;
+    for (int k = 0; k < 2; k++) {
+        for (int i = 0; i < uf->ntypes && loops[k] == NULL; i++) {
+            int all = 1;
+            for (int j = 0; j < nargs; j++) {
+                all &= uf->types[i * nargs + j] == types[k];
+            }
+            if (all && uf->functions[i] != NULL) {
+                loops[k] = uf->functions[i];
+                data[k] = uf->data == NULL ? NULL : uf->data[i];
+            }
+        }
+    }
+}
+
+/* 1 when the flags show an exception since fp_clear() (and clears them), else 0 */
+static int
+fp_raised(void)
+{
+    if (fetestexcept(FP_FLAGS)) {
+        feclearexcept(FP_FLAGS);
+        return 1;
+    }
+    return 0;
+}
+
+static int
+fusable(PyObject *a)
+{
+    if (!PyArray_CheckExact(a)) {
+        return 0;
+    }
+    PyArrayObject *arr = (PyArrayObject *)a;
+    int type = PyArray_TYPE(arr);
+    return (type == NPY_FLOAT || type == NPY_DOUBLE) && PyArray_ISCARRAY_RO(arr) && PyArray_ISNOTSWAPPED(arr) &&
+           PyArray_SIZE(arr) <= FUSED_MAX_SIZE;
+}
+
+/* the result when the flags are clean, else NULL with the result dropped (the caller declines) */
+static PyObject *
+checked(PyArrayObject *res)
+{
+    if (fp_raised()) {
+        Py_DECREF(res);
+        return NULL;
+    }
+    return (PyObject *)res;
+}
+
+#define DECLINE_UNLESS(result)                                                                 \
+    do {                                                                                       \
+        PyObject *r_ = (PyObject *)(result);                                                   \
+        if (r_ != NULL) {                                                                      \
+            return r_;                                                                         \
+        }                                                                                      \
+        Py_RETURN_NONE;                                                                        \
+    } while (0)
+
+/* relu's mask (out > 0) compares bit patterns: a float compare vectorized by the compiler may
+ * signal on NaN (raising the invalid flag, so the kernel would decline), where NumPy's is quiet.
+ * As unsigned integers, bits - 1 < the bits of +inf holds exactly for +subnormals, +normals
+ * and +inf: not for +-0, negatives (sign bit set) or NaN. */
+#define FUSED_LOOP(T, U, ONE, POS_INF_BITS)                                                    \
     do {                                                                                       \
         const T *u = (const T *)PyArray_DATA(up), *o = (const T *)PyArray_DATA(out);           \
         T *r = (T *)PyArray_DATA(res);                                                         \
@@ -758,22 +873,13 @@ enum { FUSED_TANH = 0, FUSED_SIGMOID = 1, FUSED_RELU = 2 };
         }                                                                                      \
         else {                                                                                 \
             for (npy_intp i = 0; i < n; i++) {                                                 \
-                T mask = (T)(o[i] > ZERO);                                                     \
+                U bits;                                                                        \
+                memcpy(&bits, &o[i], sizeof bits);                                             \
+                T mask = (T)((U)(bits - 1) < POS_INF_BITS);                                    \
                 r[i] = u[i] * mask;                                                            \
             }                                                                                  \
         }                                                                                      \
     } while (0)
-
-static int
-fusable(PyObject *a)
-{
-    if (!PyArray_CheckExact(a)) {
-        return 0;
-    }
-    PyArrayObject *arr = (PyArrayObject *)a;
-    int type = PyArray_TYPE(arr);
-    return (type == NPY_FLOAT || type == NPY_DOUBLE) && PyArray_ISCARRAY_RO(arr) && PyArray_ISNOTSWAPPED(arr);
-}
 
 static PyObject *
 fused_grad(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
@@ -800,20 +906,233 @@ fused_grad(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
         Py_RETURN_NONE;
     }
     npy_intp n = PyArray_SIZE(up);
-    if (n > FUSED_MAX_SIZE) {
-        Py_RETURN_NONE;
-    }
     PyArrayObject *res = (PyArrayObject *)PyArray_SimpleNew(nd, PyArray_DIMS(up), type);
     if (res == NULL) {
         return NULL;
     }
+    fp_clear();
     if (type == NPY_FLOAT) {
-        FUSED_LOOP(npy_float, 1.0f, 0.0f);
+        FUSED_LOOP(npy_float, npy_uint32, 1.0f, 0x7f800000u);
     }
     else {
-        FUSED_LOOP(npy_double, 1.0, 0.0);
+        FUSED_LOOP(npy_double, npy_uint64, 1.0, 0x7ff0000000000000u);
     }
-    return (PyObject *)res;
+    DECLINE_UNLESS(checked(res));
+}
+
+#define SIGMOID_LOOPS(T, ONE)                                                                  \
+    do {                                                                                       \
+        const T *x = (const T *)PyArray_DATA(xa);                                              \
+        T *r = (T *)PyArray_DATA(res);                                                         \
+        for (npy_intp i = 0; i < n; i++) {                                                     \
+            if (!isgreater((double)x[i], safe)) { /* also NaN: the rule picks its form */     \
+                Py_DECREF(res);                                                                \
+                Py_RETURN_NONE;                                                                \
+            }                                                                                  \
+            r[i] = -x[i];                                                                      \
+        }                                                                                      \
+        char *io[2] = {(char *)r, (char *)r};                                                  \
+        npy_intp steps[2] = {sizeof(T), sizeof(T)};                                            \
+        ExpLoop[k](io, &n, steps, ExpData[k]);                                                 \
+        for (npy_intp i = 0; i < n; i++) {                                                     \
+            T d = ONE + r[i];                                                                  \
+            r[i] = ONE / d;                                                                    \
+        }                                                                                      \
+    } while (0)
+
+static PyObject *
+small_sigmoid(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "small_sigmoid(x, safe) takes 2 arguments");
+        return NULL;
+    }
+    double safe = PyFloat_AsDouble(args[1]);
+    if (safe == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (!fusable(args[0])) {
+        Py_RETURN_NONE;
+    }
+    PyArrayObject *xa = (PyArrayObject *)args[0];
+    int type = PyArray_TYPE(xa), k = type == NPY_DOUBLE;
+    npy_intp n = PyArray_SIZE(xa);
+    if (n == 0 || ExpLoop[k] == NULL) {
+        Py_RETURN_NONE;
+    }
+    PyArrayObject *res = (PyArrayObject *)PyArray_SimpleNew(PyArray_NDIM(xa), PyArray_DIMS(xa), type);
+    if (res == NULL) {
+        return NULL;
+    }
+    fp_clear();
+    if (k == 0) {
+        SIGMOID_LOOPS(npy_float, 1.0f);
+    }
+    else {
+        SIGMOID_LOOPS(npy_double, 1.0);
+    }
+    DECLINE_UNLESS(checked(res));
+}
+
+#define DIVIDE_BY_COUNT(T)                                                                     \
+    do {                                                                                       \
+        if (count != 1) {                                                                      \
+            T *r = (T *)PyArray_DATA(res), c = (T)count;                                       \
+            for (npy_intp i = 0; i < m; i++) {                                                 \
+                r[i] = r[i] / c;                                                               \
+            }                                                                                  \
+        }                                                                                      \
+    } while (0)
+
+static PyObject *
+small_sum(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "small_sum(x, rows, count) takes 3 arguments");
+        return NULL;
+    }
+    int rows = PyObject_IsTrue(args[1]);
+    Py_ssize_t count = PyLong_AsSsize_t(args[2]);
+    if (rows < 0 || (count == -1 && PyErr_Occurred())) {
+        return NULL;
+    }
+    if (!fusable(args[0]) || count < 1) {
+        Py_RETURN_NONE;
+    }
+    PyArrayObject *xa = (PyArrayObject *)args[0];
+    int type = PyArray_TYPE(xa), k = type == NPY_DOUBLE;
+    npy_intp n = PyArray_SIZE(xa), isz = PyArray_ITEMSIZE(xa);
+    if (n == 0 || AddLoop[k] == NULL || (rows && PyArray_NDIM(xa) != 2)) {
+        Py_RETURN_NONE;
+    }
+    /* m outputs, each the sum of n / m elements */
+    npy_intp m = rows ? PyArray_DIM(xa, 1) : 1;
+    PyArrayObject *res = (PyArrayObject *)PyArray_ZEROS(rows, &m, type, 0);
+    if (res == NULL) {
+        return NULL;
+    }
+    char *x = PyArray_BYTES(xa), *r = PyArray_BYTES(res);
+    fp_clear();
+    if (m == 1) { /* one reduce call over all elements: NumPy's pairwise sum */
+        char *io[3] = {r, x, r};
+        npy_intp steps[3] = {0, isz, 0};
+        AddLoop[k](io, &n, steps, AddData[k]);
+    }
+    else { /* row after row into the m sums, as NumPy's iterator orders a reduction over axis 0 */
+        npy_intp steps[3] = {isz, isz, isz};
+        for (npy_intp i = 0; i < n; i += m) {
+            char *io[3] = {r, x + i * isz, r};
+            AddLoop[k](io, &m, steps, AddData[k]);
+        }
+    }
+    if (k == 0) {
+        DIVIDE_BY_COUNT(npy_float);
+    }
+    else {
+        DIVIDE_BY_COUNT(npy_double);
+    }
+    DECLINE_UNLESS(checked(res));
+}
+
+#define SPREAD_LOOP(T)                                                                         \
+    do {                                                                                       \
+        T v = *(const T *)PyArray_DATA(va) / (T)count, *r = (T *)PyArray_DATA(res);            \
+        for (npy_intp i = 0; i < n; i++) {                                                     \
+            r[i] = v;                                                                          \
+        }                                                                                      \
+    } while (0)
+
+static PyObject *
+small_spread(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "small_spread(value, count, shape) takes 3 arguments");
+        return NULL;
+    }
+    Py_ssize_t count = PyLong_AsSsize_t(args[1]);
+    if (count == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *shape = args[2];
+    if (!fusable(args[0]) || PyArray_NDIM((PyArrayObject *)args[0]) != 0 || count < 1 || !PyTuple_Check(shape) ||
+        PyTuple_GET_SIZE(shape) > NPY_MAXDIMS) {
+        Py_RETURN_NONE;
+    }
+    npy_intp dims[NPY_MAXDIMS], n = 1;
+    int nd = (int)PyTuple_GET_SIZE(shape);
+    for (int i = 0; i < nd; i++) {
+        PyObject *item = PyTuple_GET_ITEM(shape, i);
+        Py_ssize_t d = PyLong_CheckExact(item) ? PyLong_AsSsize_t(item) : -1;
+        if (d == -1 && PyErr_Occurred()) {
+            PyErr_Clear(); /* too large for an index: not small */
+        }
+        if (d < 0 || d > FUSED_MAX_SIZE) {
+            Py_RETURN_NONE;
+        }
+        dims[i] = d;
+        n *= d;
+        if (n > FUSED_MAX_SIZE) {
+            Py_RETURN_NONE;
+        }
+    }
+    PyArrayObject *va = (PyArrayObject *)args[0];
+    int type = PyArray_TYPE(va);
+    PyArrayObject *res = (PyArrayObject *)PyArray_SimpleNew(nd, dims, type);
+    if (res == NULL) {
+        return NULL;
+    }
+    fp_clear();
+    if (type == NPY_FLOAT) {
+        SPREAD_LOOP(npy_float);
+    }
+    else {
+        SPREAD_LOOP(npy_double);
+    }
+    DECLINE_UNLESS(checked(res));
+}
+
+/* the sums go to a scratch buffer first: on an exception out is left as it was */
+#define ADD_ROW_LOOP(T)                                                                        \
+    do {                                                                                       \
+        T *o = (T *)PyArray_DATA(out), buf[FUSED_MAX_SIZE];                                    \
+        const T *b = (const T *)PyArray_DATA(row);                                             \
+        for (npy_intp i = 0; i < n; i += m) {                                                  \
+            for (npy_intp j = 0; j < m; j++) {                                                 \
+                buf[i + j] = o[i + j] + b[j];                                                  \
+            }                                                                                  \
+        }                                                                                      \
+        if (fp_raised()) {                                                                     \
+            Py_RETURN_FALSE;                                                                   \
+        }                                                                                      \
+        memcpy(o, buf, n * sizeof(T));                                                         \
+    } while (0)
+
+static PyObject *
+small_add_row(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "small_add_row(out, row) takes 2 arguments");
+        return NULL;
+    }
+    if (!fusable(args[0]) || !fusable(args[1])) {
+        Py_RETURN_FALSE;
+    }
+    PyArrayObject *out = (PyArrayObject *)args[0], *row = (PyArrayObject *)args[1];
+    int type = PyArray_TYPE(out), nd = PyArray_NDIM(out);
+    if (PyArray_TYPE(row) != type || !PyArray_ISWRITEABLE(out) || nd == 0 || PyArray_NDIM(row) != 1 ||
+        PyArray_DIM(row, 0) != PyArray_DIM(out, nd - 1) || PyArray_SIZE(out) == 0 ||
+        PyArray_BASE(out) != NULL) {
+        Py_RETURN_FALSE;
+    }
+    npy_intp n = PyArray_SIZE(out), m = PyArray_DIM(row, 0);
+    fp_clear();
+    if (type == NPY_FLOAT) {
+        ADD_ROW_LOOP(npy_float);
+    }
+    else {
+        ADD_ROW_LOOP(npy_double);
+    }
+    Py_RETURN_TRUE;
 }
 
 /* ------------------------------------------------------------------ module */
@@ -834,6 +1153,18 @@ static PyMethodDef methods[] = {
     {"fused_grad", (PyCFunction)(void (*)(void))fused_grad, METH_FASTCALL,
      "fused_grad(kind, upstream, out): a tanh (0), sigmoid (1) or relu (2) local gradient of a small "
      "array in one loop, bit for bit NumPy's; None when the arrays do not qualify."},
+    {"small_sigmoid", (PyCFunction)(void (*)(void))small_sigmoid, METH_FASTCALL,
+     "small_sigmoid(x, safe): 1 / (1 + exp(-x)) of a small array, bit for bit NumPy's; None unless every "
+     "x > safe and the array qualifies."},
+    {"small_sum", (PyCFunction)(void (*)(void))small_sum, METH_FASTCALL,
+     "small_sum(x, rows, count): the sum of all elements (a 0-d array) or, rows true, of a 2-D array's "
+     "rows, divided by count; bit for bit NumPy's add.reduce; None when x does not qualify."},
+    {"small_spread", (PyCFunction)(void (*)(void))small_spread, METH_FASTCALL,
+     "small_spread(value, count, shape): a new array of shape filled with value / count (value 0-d); "
+     "None when it does not qualify."},
+    {"small_add_row", (PyCFunction)(void (*)(void))small_add_row, METH_FASTCALL,
+     "small_add_row(out, row): out += row in place for a small fresh array; True when done, False "
+     "(out untouched) when NumPy should do it."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -845,6 +1176,14 @@ PyMODINIT_FUNC
 PyInit__speedups(void)
 {
     import_array();
+    import_umath();
+    PyObject *numpy = PyImport_ImportModule("numpy");
+    if (numpy == NULL) {
+        return NULL;
+    }
+    find_loops(numpy, "exp", ExpLoop, ExpData);
+    find_loops(numpy, "add", AddLoop, AddData);
+    Py_DECREF(numpy);
     EmptyTuple = PyTuple_New(0);
     NeedsT = PyTuple_Pack(1, Py_True);
     NeedsTT = PyTuple_Pack(2, Py_True, Py_True);

@@ -259,12 +259,13 @@ def test_core_tests_pass_with_the_python_engine_alone():
     assert " passed" in run.stdout and "failed" not in run.stdout
 
 
-# --------------------------------------------------------------------- fused local gradients
+# --------------------------------------------------------------------- small-array kernels
 FUSED = {
     E._TANH: lambda u, o: u * (np.asarray(1, o.dtype) - o * o),
     E._SIGMOID: lambda u, o: u * (o * (np.asarray(1, o.dtype) - o)),
     E._RELU: lambda u, o: u * (o > np.asarray(0, o.dtype)),
 }
+SHAPES = [(), (1,), (4, 1), (4, 4), (3, 5, 7), (1000,), (32, 32)]
 
 
 def _awkward(rng, shape, dtype):
@@ -279,18 +280,28 @@ def _awkward(rng, shape, dtype):
     return values
 
 
-@needs_c
-@pytest.mark.parametrize("kind", sorted(FUSED))
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("shape", [(), (1,), (4, 1), (4, 4), (3, 5, 7), (1000,), (32, 32)])
-def test_fused_gradient_is_the_numpy_expression_bit_for_bit(kind, dtype, shape):
-    rng = np.random.default_rng(sum(shape) + kind)
-    upstream, out = _awkward(rng, shape, dtype), _awkward(rng, shape, dtype)
-    if kind == E._SIGMOID:
-        out = np.asarray(np.abs(out))  # a sigmoid's output lies in [0, 1]: mostly that range, a few specials
-    got = backend.speedups.fused_grad(kind, upstream, out)
-    with np.errstate(all="ignore"):  # inf * 0 and the like: NumPy warns, the loop is silent, the bits agree
-        want = FUSED[kind](upstream, out)
+def _wide(rng, shape, dtype):
+    """Finite values over many orders of magnitude (sums of them round differently in every order),
+    with a few zeros of both signs."""
+    values = (rng.normal(size=shape) * np.exp(rng.normal(scale=4.0, size=shape))).astype(dtype)
+    flat = values.reshape(-1)
+    flat[rng.random(flat.shape) < 0.05] = -0.0
+    flat[rng.random(flat.shape) < 0.05] = 0.0
+    return values
+
+
+def _numpy_raises(compute) -> bool:
+    """Whether NumPy's evaluation raises a floating-point exception (overflow, invalid, ...)."""
+    try:
+        with np.errstate(all="raise"):
+            compute()
+    except FloatingPointError:
+        return True
+    return False
+
+
+def _same_bits(got, want) -> None:
+    want = np.asarray(want)
     assert type(got) is np.ndarray and got.dtype == want.dtype and got.shape == want.shape
     # the same bits: equal values, NaN where NaN, and the same sign on every zero
     assert np.array_equal(got, want, equal_nan=True)
@@ -298,41 +309,222 @@ def test_fused_gradient_is_the_numpy_expression_bit_for_bit(kind, dtype, shape):
 
 
 @needs_c
-def test_fused_gradient_declines_what_it_does_not_handle():
-    fused = backend.speedups.fused_grad
+@pytest.mark.parametrize("kind", sorted(FUSED))
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_fused_gradient_is_the_numpy_expression_bit_for_bit(kind, dtype, shape):
+    rng = np.random.default_rng(sum(shape) + kind)
+    for case in ("plain", "quiet specials", "all specials"):
+        upstream, out = (
+            (_awkward(rng, shape, dtype) for _ in range(2))
+            if case == "all specials"
+            else (rng.normal(size=shape).astype(dtype) for _ in range(2))
+        )
+        if case == "quiet specials":  # NaN and signed zeros raise no floating-point exception
+            for a in (upstream, out):
+                a.reshape(-1)[rng.random(a.size) < 0.3] = rng.choice(np.array([np.nan, 0.0, -0.0], dtype))
+        if kind == E._SIGMOID:
+            out = np.asarray(np.abs(out))  # a sigmoid's output lies in [0, 1]: mostly that range, a few specials
+        got = backend.speedups.fused_grad(kind, upstream, out)
+        with np.errstate(all="ignore"):
+            want = FUSED[kind](upstream, out)
+        if case != "all specials":
+            assert got is not None, case  # what a network computes is handled
+        if _numpy_raises(lambda u=upstream, o=out: FUSED[kind](u, o)):  # inf * 0 and the like: NumPy warns
+            assert got is None  # the kernel declines, so the rule's NumPy expression runs and warns
+        if got is not None:
+            _same_bits(got, want)
+
+
+@needs_c
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", SHAPES)
+def test_small_sigmoid_is_the_direct_form_bit_for_bit(dtype, shape):
+    rng = np.random.default_rng(sum(shape) + 3)
+    x = rng.normal(scale=4.0, size=shape).astype(dtype)
+    safe = E._SIGMOID_SAFE[np.dtype(dtype)]
+    one = np.asarray(1, dtype)
+    _same_bits(backend.speedups.small_sigmoid(x, safe), one / (one + np.exp(-x)))
+    if x.size:
+        for bad in (safe, np.nan, -1e4, 1e4 if dtype == np.float32 else 1e300):
+            y = x.copy()
+            y.reshape(-1)[-1] = bad  # at or below the safe bound, NaN: the rule picks its form
+            if bad > safe:  # e^-x underflows: NumPy reports it (errstate under="raise"), the kernel declines
+                assert _numpy_raises(lambda y=y: one / (one + np.exp(-y)))
+            assert backend.speedups.small_sigmoid(y, safe) is None
+
+
+SUM_SHAPES = (
+    [(n,) for n in (*range(1, 70), 100, 127, 128, 129, 255, 256, 257, 511, 512, 513, 1000, 1024)]
+    + [(n, m) for n in range(1, 41) for m in (1, 2, 3, 4, 5, 8, 16, 31) if n * m <= 1024]
+    + [(512, 2), (2, 512), (1024, 1), (1, 1024), (256, 4), (4, 256), (3, 5, 7), (2, 3, 4, 5)]
+)
+
+
+@needs_c
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_small_sum_is_add_reduce_bit_for_bit(dtype):
+    rng = np.random.default_rng(5)
+    small_sum = backend.speedups.small_sum
+    for shape in SUM_SHAPES:
+        x = _wide(rng, shape, dtype)
+        total = np.add.reduce(x, axis=None)
+        _same_bits(small_sum(x, False, 1), total)
+        _same_bits(small_sum(x, False, x.size), total / np.asarray(x.size, dtype))
+        if x.ndim == 2:
+            rows = np.add.reduce(x, axis=0)
+            _same_bits(small_sum(x, True, 1), rows)
+            _same_bits(small_sum(x, True, len(x)), rows / np.asarray(len(x), dtype))
+        else:
+            assert small_sum(x, True, 1) is None  # rows of a matrix only
+    zeros = np.array([-0.0, -0.0], dtype)  # NumPy starts from add's identity: the sum is +0.0
+    _same_bits(small_sum(zeros, False, 1), np.add.reduce(zeros))
+    big = np.full(4, np.finfo(dtype).max, dtype)  # overflows: NumPy warns, the kernel declines
+    assert _numpy_raises(lambda: np.add.reduce(big)) and small_sum(big, False, 1) is None
+    assert small_sum(big.reshape(2, 2), True, 1) is None
+
+
+@needs_c
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_small_spread_is_the_division_filled_in(dtype):
+    spread = backend.speedups.small_spread
+    for value, count, shape in ((1.0, 4, (4, 1)), (0.3, 7, (7,)), (-2.5, 12, (3, 4)), (1.0, 1, ()), (5.0, 3, (0, 3))):
+        u = np.asarray(value, dtype)
+        want = np.empty(shape, dtype)
+        np.divide(u, np.asarray(count, dtype), out=want)
+        _same_bits(spread(u, count, shape), want)
+    tiny = np.asarray(np.finfo(dtype).smallest_subnormal, dtype)  # tiny / 3 underflows: declined
+    assert spread(tiny, 3, (2,)) is None
+
+
+@needs_c
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_small_add_row_adds_in_place_bit_for_bit(dtype):
+    rng = np.random.default_rng(9)
+    add_row = backend.speedups.small_add_row
+    for shape in ((4, 4), (1, 7), (7, 1), (32, 32), (3, 5, 7), (6,)):
+        out, row = _wide(rng, shape, dtype), _wide(rng, shape[-1:], dtype)
+        want = out + row
+        assert add_row(out, row) is True
+        _same_bits(out, want)
+    big = np.full((2, 2), np.finfo(dtype).max, dtype)
+    before = big.copy()
+    assert add_row(big, big[0].copy()) is False  # overflows: out untouched, NumPy does it and warns
+    _same_bits(big, before)
+
+
+@needs_c
+def test_small_kernels_decline_what_they_do_not_handle():
+    k = backend.speedups
     a = np.ones((4, 3), np.float32)
-    declined = [
-        (a, a.T.copy().T),  # a Fortran-ordered output
-        (a, np.ones((3, 4), np.float32).T),  # a transposed view
-        (a, np.ones((4, 1), np.float32)),  # a broadcast shape
-        (a, np.ones((4, 3), np.float64)),  # mixed dtypes
-        (a.astype(np.float16), a.astype(np.float16)),  # NumPy rounds float16 through float32 per operation
-        (a, np.ones((4, 3), ">f4")),  # byte-swapped
-        (np.ma.ones((4, 3), np.float32), a),  # a subclass
-        (a, np.ones((8, 3), np.float32)[::2]),  # strided
-        (np.ones(1025, np.float32), np.ones(1025, np.float32)),  # large: NumPy's vectorized loops are faster
+    others = [
+        a.T.copy().T,  # Fortran order
+        np.ones((3, 4), np.float32).T,  # a transposed view
+        a.astype(np.float16),  # NumPy rounds float16 through float32 per operation
+        np.ones((4, 3), ">f4"),  # byte-swapped
+        np.ma.ones((4, 3), np.float32),  # a subclass
+        np.ones((8, 3), np.float32)[::2],  # strided
+        np.ones((4, 3), np.int64),  # not a float
+        np.ones(1025, np.float32),  # large: NumPy's vectorized loops are faster
     ]
-    for upstream, out in declined:
-        assert fused(E._TANH, upstream, out) is None
+    for other in others:
+        assert k.fused_grad(E._TANH, a if other.shape == a.shape else other, other) is None
+        assert k.fused_grad(E._TANH, other, other) is None
+        assert k.small_sigmoid(other, -80.0) is None
+        assert k.small_sum(other, False, 1) is None
+        assert k.small_add_row(other, np.ones(other.shape[-1], np.float32)) is False
+    for upstream, out in [(a, np.ones((4, 1), np.float32)), (a, np.ones((4, 3), np.float64))]:
+        assert k.fused_grad(E._TANH, upstream, out) is None  # another shape or dtype
+    assert k.small_sigmoid(np.ones(0, np.float32), -80.0) is None  # nothing to compute
+    assert k.small_sum(np.ones((0, 3), np.float32), True, 1) is None
+    assert k.small_sum(a, False, 0) is None
+    assert k.small_spread(np.ones(1, np.float32), 1, (2,)) is None  # the value must be 0-d
+    assert k.small_spread(np.asarray(1.0, np.float32), 1, (1025,)) is None
+    assert k.small_spread(np.asarray(1.0, np.float16), 1, (2,)) is None
+    assert k.small_spread(np.asarray(1.0, np.float32), 1, (np.int64(2),)) is None  # a shape of Python ints
+    assert k.small_spread(np.asarray(1.0, np.float32), 1, (2**70,)) is None
+    assert k.small_add_row(a, np.ones(4, np.float32)) is False  # the row must fit the last axis
+    assert k.small_add_row(a, np.ones(3, np.float64)) is False  # one dtype
+    assert k.small_add_row(a[:2], np.ones(3, np.float32)) is False  # a view: NumPy decides
+    frozen = np.ones((4, 3), np.float32)
+    frozen.flags.writeable = False
+    assert k.small_add_row(frozen, np.ones(3, np.float32)) is False
     with pytest.raises(ValueError, match="unknown kind"):
-        fused(7, a, a)
+        k.fused_grad(7, a, a)
+    with pytest.raises(TypeError, match="takes 2 arguments"):
+        k.small_sigmoid(a)
 
 
-def test_rules_give_the_same_gradients_with_and_without_the_fused_loops(monkeypatch):
-    rng = np.random.default_rng(11)
-    for op, kind in ((E.Tanh, E._TANH), (E.Sigmoid, E._SIGMOID), (E.Relu, E._RELU)):
-        for dtype in (np.float32, np.float64, np.float16):
-            x = rng.normal(size=(5, 6)).astype(dtype)
-            upstream = rng.normal(size=(5, 6)).astype(dtype)
-            node = object.__new__(op)
-            node.forward(x)
-            used = []
-            if E._fused is not None:
-                real = E._fused
-                monkeypatch.setattr(E, "_fused", lambda *a, used=used, real=real: used.append(a[0]) or real(*a))
-            fused = node.backward(upstream)[0]
-            monkeypatch.setattr(E, "_fused", None)
-            plain = node.backward(upstream)[0]
-            monkeypatch.undo()
-            assert fused.dtype == plain.dtype and np.array_equal(fused, plain), (op.name, dtype)
-            assert used == ([kind] if backend.speedups is not None else []), op.name  # the rule asks its own loop
+def _linear_node(rng, dtype):
+    from chainrule.ops.linalg import Linear
+
+    node = object.__new__(Linear)
+    node.needs_input_grad = (True, True, True)
+    x, w, b = (rng.normal(size=s).astype(dtype) for s in ((5, 6), (3, 6), (3,)))
+    return node, (x, w, b), rng.normal(size=(5, 3)).astype(dtype)
+
+
+RULES = {  # rule -> (module, kernel attribute names, make(rng, dtype) -> (node, forward args, upstream))
+    "tanh": (E, ("_fused",), E.Tanh),
+    "sigmoid": (E, ("_fused", "_small_sigmoid"), E.Sigmoid),
+    "relu": (E, ("_fused",), E.Relu),
+    "sum": (R, ("_small_sum",), R.Sum),
+    "mean": (R, ("_small_sum", "_small_spread"), R.Mean),
+    "linear": (None, ("_small_add_row", "_small_sum"), None),
+}
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_rules_give_the_same_results_with_and_without_the_kernels(rule, monkeypatch):
+    from chainrule.ops import linalg
+
+    module, names, op = RULES[rule]
+    module = module or linalg
+    for dtype in (np.float32, np.float64, np.float16):
+        used = []
+        for axis in (None, (0,)) if rule in ("sum", "mean") else (None,):
+            runs = []
+            for with_kernels in (True, False):
+                if with_kernels:
+                    for name in names:
+                        real = getattr(module, name)
+                        if real is not None:
+                            spy = lambda *a, real=real, name=name, used=used: used.append(name) or real(*a)  # noqa: E731
+                            monkeypatch.setattr(module, name, spy)
+                else:
+                    for name in names:
+                        monkeypatch.setattr(module, name, None)
+                if rule == "linear":
+                    node, args, upstream = _linear_node(np.random.default_rng(3), dtype)
+                else:
+                    node = object.__new__(op)
+                    x = np.random.default_rng(3).normal(size=(5, 6)).astype(dtype)
+                    args = (x, axis, False) if rule in ("sum", "mean") else (x,)
+                value = node.forward(*args)
+                if rule in ("sum", "mean"):
+                    upstream = np.asarray(np.random.default_rng(4).normal(size=np.shape(value))).astype(dtype)
+                elif rule != "linear":
+                    upstream = np.random.default_rng(4).normal(size=(5, 6)).astype(dtype)
+                runs.append((np.asarray(value), *node.backward(upstream)))
+                monkeypatch.undo()
+            for got, want in zip(*runs):
+                assert got.dtype == want.dtype and np.array_equal(got, want), (rule, dtype, axis)
+        if backend.speedups is not None and dtype != np.float16:
+            assert set(used) == set(names), (rule, dtype, used)  # the rule asks its kernels
+        else:
+            assert not used or dtype == np.float16
+
+
+def test_numpy_warnings_survive_the_kernels():
+    """A kernel whose arithmetic overflows declines: NumPy redoes it and warns (both engines)."""
+    big = np.full((2, 2), np.finfo(np.float32).max, np.float32)
+    with pytest.warns(RuntimeWarning, match="overflow"):
+        cr.tensor(big).sum()
+    with pytest.warns(RuntimeWarning, match="overflow"):
+        cr.tensor(big).mean()
+    with pytest.warns(RuntimeWarning, match="overflow"):  # x W^T is finite, the bias overflows it
+        cr.linear(cr.tensor(np.ones((2, 1), np.float32)), cr.tensor(big[:, :1]), cr.tensor(big[0]))
+    x = cr.tensor(np.zeros(3, np.float32), requires_grad=True)
+    y = x.tanh()
+    with pytest.warns(RuntimeWarning, match="invalid"):  # inf * 0 in the local gradient
+        y.backward(cr.tensor(np.array([np.inf, 1, 1], np.float32)) * cr.tensor(np.array([0, 1, 1], np.float32)))

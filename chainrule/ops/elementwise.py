@@ -13,14 +13,15 @@ from chainrule.ops.base import Op, register
 
 Grads = tuple[ndarray | None, ...]
 
-# NOTE: the tanh, sigmoid and relu local gradients are each two or three NumPy calls; the C
-# extension evaluates the same expression in one loop (same operations, same order, same
-# rounding: bit for bit, tested) on small plain float32/float64 arrays of one shape, and returns None
-# for anything else, where the rule's NumPy expression runs. On a tiny network that saves about
-# 0.5 us per call avoided; without the extension the expressions always run. The loop does not
-# raise NumPy's RuntimeWarnings for inf * 0 and the like (the values are the same); non-finite
-# gradients are what detect_anomaly is for.
+# NOTE: the tanh, sigmoid and relu local gradients are each two or three NumPy calls, and the
+# sigmoid four; the C extension's small-array kernels evaluate the same expression in one call
+# (same operations, same order, same rounding, NumPy's own e^x loop: bit for bit, tested) on small
+# plain float32/float64 arrays, and return None for anything else, where the rule's NumPy code runs.
+# On a tiny network that saves about 0.5 us per NumPy call avoided; without the extension the NumPy
+# code always runs. A kernel whose arithmetic raised a floating-point exception (overflow, inf * 0)
+# declines too, so NumPy computes the value again and warns as its errstate says.
 _fused = speedups.fused_grad if speedups is not None else None
+_small_sigmoid = speedups.small_sigmoid if speedups is not None else None
 _TANH, _SIGMOID, _RELU = 0, 1, 2
 
 #: Below this many elements NumPy's fixed cost per call dominates: rules skip in-place tricks.
@@ -327,8 +328,13 @@ class Sigmoid(Op):
     name = "sigmoid"
 
     def forward(self, x: ndarray) -> ndarray:
-        size = x.size
         safe = _SIGMOID_SAFE.get(x.dtype)
+        if _small_sigmoid is not None and safe is not None:
+            out = _small_sigmoid(x, safe)  # the direct form below, in one call; None: not handled
+            if out is not None:
+                self.saved = out
+                return out
+        size = x.size
         if safe is not None and size and _lowest(x, size) > safe:
             one = ONE[x.dtype]
             if size < SMALL:

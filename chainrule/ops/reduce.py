@@ -6,10 +6,28 @@
 
 from __future__ import annotations
 
-from chainrule.backend import const, ndarray, xp
+from chainrule.backend import const, ndarray, speedups, xp
 from chainrule.ops.base import Op, register
 
 Grads = tuple[ndarray | None, ...]
+
+# NOTE: small float32/float64 arrays are summed by the C extension's kernel: NumPy's own add loop
+# called as add.reduce calls it, so bit for bit the same sum, without the 1 us of the reduction's
+# set-up (see chainrule/_speedups.c); None where it does not apply.
+_small_sum = speedups.small_sum if speedups is not None else None
+_small_spread = speedups.small_spread if speedups is not None else None
+
+
+def _small_total(x: ndarray, axis: tuple[int, ...] | None, keepdims: bool, count: int) -> ndarray | None:
+    """The sum of ``x`` over ``axis`` divided by ``count``, from the C kernel: for all axes or
+    axis 0 of a matrix without keepdims; None where the kernel does not apply (then NumPy)."""
+    if _small_sum is None or keepdims:
+        return None
+    if axis is None:
+        return _small_sum(x, False, count)
+    if axis == (0,) and x.ndim == 2:
+        return _small_sum(x, True, count)
+    return None
 
 
 def _expand(upstream: ndarray, axis: tuple[int, ...] | None, keepdims: bool) -> ndarray:
@@ -31,7 +49,8 @@ class Sum(_Reduction):
 
     def forward(self, x: ndarray, axis: tuple[int, ...] | None, keepdims: bool) -> ndarray:
         self.axis, self.keepdims, self.in_shape = axis, keepdims, x.shape
-        return x.sum(axis=axis, keepdims=keepdims)
+        total = _small_total(x, axis, keepdims, 1)
+        return x.sum(axis=axis, keepdims=keepdims) if total is None else total
 
     def backward(self, upstream: ndarray) -> Grads:
         return (_spread(_expand(upstream, self.axis, self.keepdims), self.in_shape),)
@@ -46,19 +65,26 @@ class Mean(_Reduction):
     def forward(self, x: ndarray, axis: tuple[int, ...] | None, keepdims: bool) -> ndarray:
         self.axis, self.keepdims, self.in_shape = axis, keepdims, x.shape
         self.count = n = x.size if axis is None else _count(x.shape, axis)
+        mean = _small_total(x, axis, keepdims, n)
+        if mean is not None:
+            return mean
         total = xp.add.reduce(x, axis=axis, keepdims=keepdims)
         dtype = x.dtype
         return total / (const(n, dtype) if dtype.kind == "f" else n)
 
     def backward(self, upstream: ndarray) -> Grads:
-        n = const(self.count, upstream.dtype)
         if upstream.ndim == 0:
             # NOTE: the mean of everything (a loss): upstream / n divided straight into a fresh array,
             # one ufunc call with the same division per element (measured: half the time of a scalar
-            # division followed by a fill).
+            # division followed by a fill); the C kernel does the same in one call.
+            out = _small_spread(upstream, self.count, self.in_shape) if _small_spread is not None else None
+            if out is not None:
+                return (out,)
+            n = const(self.count, upstream.dtype)
             out = xp.empty(self.in_shape, dtype=upstream.dtype)
             xp.divide(upstream, n, out=out)
             return (out,)
+        n = const(self.count, upstream.dtype)
         return (_spread(_expand(upstream, self.axis, self.keepdims) / n, self.in_shape),)
 
 
