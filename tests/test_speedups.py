@@ -265,7 +265,8 @@ FUSED = {
     E._SIGMOID: lambda u, o: u * (o * (np.asarray(1, o.dtype) - o)),
     E._RELU: lambda u, o: u * (o > np.asarray(0, o.dtype)),
 }
-SHAPES = [(), (1,), (4, 1), (4, 4), (3, 5, 7), (1000,), (32, 32)]
+SHAPES = [(), (1,), (4, 1), (4, 4), (3, 5, 7), (1000,), (32, 32), (32, 256), (1024, 256)]
+FUSED_MAX, SIGMOID_MAX, ADD_ROW_MAX = 2**18, 1024, 16384  # the size bounds in _speedups.c
 
 
 def _awkward(rng, shape, dtype):
@@ -344,6 +345,9 @@ def test_small_sigmoid_is_the_direct_form_bit_for_bit(dtype, shape):
     x = rng.normal(scale=4.0, size=shape).astype(dtype)
     safe = E._SIGMOID_SAFE[np.dtype(dtype)]
     one = np.asarray(1, dtype)
+    if x.size > SIGMOID_MAX:
+        assert backend.speedups.small_sigmoid(x, safe) is None  # NumPy's wider loops win there
+        return
     _same_bits(backend.speedups.small_sigmoid(x, safe), one / (one + np.exp(-x)))
     if x.size:
         for bad in (safe, np.nan, -1e4, 1e4 if dtype == np.float32 else 1e300):
@@ -358,6 +362,8 @@ SUM_SHAPES = (
     [(n,) for n in (*range(1, 70), 100, 127, 128, 129, 255, 256, 257, 511, 512, 513, 1000, 1024)]
     + [(n, m) for n in range(1, 41) for m in (1, 2, 3, 4, 5, 8, 16, 31) if n * m <= 1024]
     + [(512, 2), (2, 512), (1024, 1), (1, 1024), (256, 4), (4, 256), (3, 5, 7), (2, 3, 4, 5)]
+    + [(n,) for n in (2000, 8191, 8192, 8193, 65536, FUSED_MAX)]  # NumPy's blocks of 8,192 and beyond
+    + [(32, 256), (128, 256), (1024, 256), (4096, 64), (64, 4096), (2, 2**17), (2**17, 2), (FUSED_MAX, 1)]
 )
 
 
@@ -402,7 +408,7 @@ def test_small_spread_is_the_division_filled_in(dtype):
 def test_small_add_row_adds_in_place_bit_for_bit(dtype):
     rng = np.random.default_rng(9)
     add_row = backend.speedups.small_add_row
-    for shape in ((4, 4), (1, 7), (7, 1), (32, 32), (3, 5, 7), (6,)):
+    for shape in ((4, 4), (1, 7), (7, 1), (32, 32), (3, 5, 7), (6,), (32, 256), (64, 256)):
         out, row = _wide(rng, shape, dtype), _wide(rng, shape[-1:], dtype)
         want = out + row
         assert add_row(out, row) is True
@@ -425,7 +431,7 @@ def test_small_kernels_decline_what_they_do_not_handle():
         np.ma.ones((4, 3), np.float32),  # a subclass
         np.ones((8, 3), np.float32)[::2],  # strided
         np.ones((4, 3), np.int64),  # not a float
-        np.ones(1025, np.float32),  # large: NumPy's vectorized loops are faster
+        np.ones(FUSED_MAX + 1, np.float32),  # large: left to NumPy
     ]
     for other in others:
         assert k.fused_grad(E._TANH, a if other.shape == a.shape else other, other) is None
@@ -433,13 +439,18 @@ def test_small_kernels_decline_what_they_do_not_handle():
         assert k.small_sigmoid(other, -80.0) is None
         assert k.small_sum(other, False, 1) is None
         assert k.small_add_row(other, np.ones(other.shape[-1], np.float32)) is False
+    assert k.small_sigmoid(np.ones(SIGMOID_MAX + 1, np.float32), -80.0) is None  # each kernel's own bound
+    assert k.small_sigmoid(np.ones(SIGMOID_MAX, np.float32), -80.0) is not None
+    assert k.small_add_row(np.ones((ADD_ROW_MAX // 16 + 1, 16), np.float32), np.ones(16, np.float32)) is False
+    assert k.small_add_row(np.ones((ADD_ROW_MAX // 16, 16), np.float32), np.ones(16, np.float32)) is True
     for upstream, out in [(a, np.ones((4, 1), np.float32)), (a, np.ones((4, 3), np.float64))]:
         assert k.fused_grad(E._TANH, upstream, out) is None  # another shape or dtype
     assert k.small_sigmoid(np.ones(0, np.float32), -80.0) is None  # nothing to compute
     assert k.small_sum(np.ones((0, 3), np.float32), True, 1) is None
     assert k.small_sum(a, False, 0) is None
     assert k.small_spread(np.ones(1, np.float32), 1, (2,)) is None  # the value must be 0-d
-    assert k.small_spread(np.asarray(1.0, np.float32), 1, (1025,)) is None
+    assert k.small_spread(np.asarray(1.0, np.float32), 1, (FUSED_MAX + 1,)) is None
+    assert k.small_spread(np.asarray(1.0, np.float32), 1, (2, FUSED_MAX // 2 + 1)) is None
     assert k.small_spread(np.asarray(1.0, np.float16), 1, (2,)) is None
     assert k.small_spread(np.asarray(1.0, np.float32), 1, (np.int64(2),)) is None  # a shape of Python ints
     assert k.small_spread(np.asarray(1.0, np.float32), 1, (2**70,)) is None
@@ -528,3 +539,81 @@ def test_numpy_warnings_survive_the_kernels():
     y = x.tanh()
     with pytest.warns(RuntimeWarning, match="invalid"):  # inf * 0 in the local gradient
         y.backward(cr.tensor(np.array([np.inf, 1, 1], np.float32)) * cr.tensor(np.array([0, 1, 1], np.float32)))
+
+
+CE_SHAPES = [(1, 1), (1, 10), (4, 3), (32, 10), (128, 10), (1024, 10), (6553, 10), (7, 100), (3, 1000), (64, 2)]
+
+
+def _cross_entropy(logits, targets, reduction, upstream, kernels, monkeypatch):
+    """The cross-entropy rule's forward and backward, with or without the C kernels."""
+    from chainrule.ops import loss
+
+    if not kernels:
+        monkeypatch.setattr(loss, "_small_ce", None)
+        monkeypatch.setattr(loss, "_small_ce_grad", None)
+    node = object.__new__(loss.CrossEntropy)
+    value = np.asarray(node.forward(logits, targets, reduction))
+    log_probs = node.saved[0]
+    grad = node.backward(upstream)[0]
+    monkeypatch.undo()
+    return value, log_probs, grad
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_cross_entropy_is_the_same_with_and_without_the_kernels(dtype, reduction, monkeypatch):
+    rng = np.random.default_rng(13)
+    for (n, c), target_dtype in zip(CE_SHAPES, [np.int64, np.int32, np.uint8, np.int16] * 3):
+        logits = (rng.normal(size=(n, c)) * np.exp(rng.normal(size=(n, 1)))).astype(dtype)
+        targets = rng.integers(0, c, size=n).astype(target_dtype)
+        upstream = rng.normal(size=n if reduction == "none" else ()).astype(dtype)
+        upstream = np.asarray(upstream)
+        used = []
+        if backend.speedups is not None:
+            from chainrule.ops import loss
+
+            for name in ("_small_ce", "_small_ce_grad"):
+                real = getattr(loss, name)
+                spy = lambda *a, real=real, name=name, used=used: (used.append(name), real(*a))[1]  # noqa: E731
+                monkeypatch.setattr(loss, name, spy)
+        fast = _cross_entropy(logits, targets, reduction, upstream, True, monkeypatch)
+        plain = _cross_entropy(logits, targets, reduction, upstream, False, monkeypatch)
+        for got, want in zip(fast, plain):
+            _same_bits(got, want)
+        assert used == (["_small_ce", "_small_ce_grad"] if backend.speedups is not None else []), (n, c)
+
+
+@needs_c
+def test_cross_entropy_kernels_decline_what_they_do_not_handle():
+    ce, grad = backend.speedups.small_cross_entropy, backend.speedups.small_cross_entropy_grad
+    z = np.zeros((4, 3), np.float32)
+    y = np.array([0, 1, 2, 1])
+    assert ce(z, y, 1) is not None and grad(z, y, np.asarray(1, np.float32), 4) is not None
+    for logits in (
+        np.array([[0, np.inf, 1]] * 4, np.float32),  # a non-finite logit: the rule's NumPy code handles it
+        np.array([[0, np.nan, 1]] * 4, np.float32),
+        z.astype(np.float16),
+        np.asfortranarray(np.zeros((4, 3), np.float32) + np.arange(3)),
+        np.zeros((4, 6), np.float32)[:, ::2],
+        np.zeros((4, 3, 1), np.float32),
+        np.zeros((0, 3), np.float32),
+        np.zeros((65537, 1), np.float32),  # above CE_MAX_SIZE
+    ):
+        assert ce(logits, y[: len(logits)] if len(logits) == 4 else np.zeros(len(logits), np.int64), 1) is None
+    for targets in (
+        np.array([0, 1, 3, 1]),  # out of range: the functional raises a clear error before
+        np.array([0, -1, 2, 1]),
+        np.array([0.0, 1.0, 2.0, 1.0]),
+        np.array([[0, 1, 2, 1]]),
+        np.array([0, 1, 2]),
+        np.array([0, 1, 2, 1], ">i8"),
+        [0, 1, 2, 1],
+    ):
+        assert ce(z, targets, 1) is None
+        assert grad(z, targets, np.asarray(1, np.float32), 4) is None
+    for upstream in (np.asarray(1.0), np.ones(3, np.float32), np.ones((4, 1), np.float32), 1.0):
+        assert grad(z, y, upstream, 4) is None
+    big = np.array([[3e38, -3e38, 0]] * 4, np.float32)  # z - max overflows: NumPy warns, the kernel declines
+    assert _numpy_raises(lambda: big - big.max(axis=1, keepdims=True)) and ce(big, y, 1) is None
+    with pytest.raises(ValueError, match="unknown reduction"):
+        ce(z, y, 3)

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
-from chainrule.backend import const, ndarray, xp
+from chainrule.backend import const, ndarray, speedups, xp
 from chainrule.ops.base import Op, register
 from chainrule.ops.reduce import _stable_logsumexp
 
 Grads = tuple[ndarray | None, ...]
+
+# NOTE: the rule's NumPy code below is a dozen calls forward (three of them reductions along rows,
+# about 3 us each on a small batch) and four backward; the C extension runs the same steps, NumPy's
+# own exp, log and add loops included, in one call each (bit for bit, tested): 19 us -> 1.6 us
+# forward on a batch of 32 x 10, 157 us -> 69 us on 1024 x 10. None: not handled, NumPy runs.
+_small_ce = speedups.small_cross_entropy if speedups is not None else None
+_small_ce_grad = speedups.small_cross_entropy_grad if speedups is not None else None
+_REDUCTION_CODES = {"none": 0, "mean": 1, "sum": 2}
 
 
 @register
@@ -22,6 +30,12 @@ class CrossEntropy(Op):
 
     def forward(self, logits: ndarray, targets: ndarray, reduction: str = "mean") -> ndarray:
         self.reduction = reduction
+        if _small_ce is not None:
+            done = _small_ce(logits, targets, _REDUCTION_CODES[reduction])
+            if done is not None:
+                loss, log_probs = done
+                self.saved = (log_probs, targets)
+                return loss
         rows = xp.arange(logits.shape[0])
         log_probs = logits - _stable_logsumexp(logits, 1)
         self.saved = (log_probs, targets)
@@ -33,6 +47,10 @@ class CrossEntropy(Op):
 
     def backward(self, upstream: ndarray) -> Grads:
         log_probs, targets = self.saved
+        if _small_ce_grad is not None:
+            grad = _small_ce_grad(log_probs, targets, upstream, len(log_probs) if self.reduction == "mean" else 1)
+            if grad is not None:
+                return (grad,)
         grad = xp.exp(log_probs)
         grad[xp.arange(grad.shape[0]), targets] -= 1
         if self.reduction == "mean":
