@@ -14,12 +14,13 @@ from chainrule.ops.base import Op, register
 Grads = tuple[ndarray | None, ...]
 
 # NOTE: the tanh, sigmoid and relu local gradients are each two or three NumPy calls, and the
-# sigmoid four; the C extension's small-array kernels evaluate the same expression in one call
-# (same operations, same order, same rounding, NumPy's own e^x loop: bit for bit, tested) on small
-# plain float32/float64 arrays, and return None for anything else, where the rule's NumPy code runs.
-# On a tiny network that saves about 0.5 us per NumPy call avoided; without the extension the NumPy
-# code always runs. A kernel whose arithmetic raised a floating-point exception (overflow, inf * 0)
-# declines too, so NumPy computes the value again and warns as its errstate says.
+# sigmoid four; the C extension's kernels evaluate the same expression in one call (same
+# operations, same order, same rounding, NumPy's own e^x loop: bit for bit, tested) on plain
+# float32/float64 arrays of a bounded size, and return None for anything else, where the rule's
+# NumPy code runs. On a tiny network that saves about 0.5 us per NumPy call avoided, on a hidden
+# layer the passes over memory and the temporaries; without the extension the NumPy code always
+# runs. A kernel whose arithmetic raised a floating-point exception (overflow, inf * 0) declines
+# too, so NumPy computes the value again and warns as its errstate says (docs/engine.md).
 _fused = speedups.fused_grad if speedups is not None else None
 _small_sigmoid = speedups.small_sigmoid if speedups is not None else None
 _TANH, _SIGMOID, _RELU = 0, 1, 2
