@@ -121,6 +121,12 @@ def test_smoke_table_and_markdown(smoke: dict) -> None:
     # the interpretation states the XOR targets: compiled within 1.5x of the NumPy floor, 5x PyTorch's speed
     assert "within 1.5x of the NumPy floor (compiled/numpy speed >= 0.67)" in smoke["markdown"]
     assert "at least 5x PyTorch's steps per second: eager chainrule" in smoke["markdown"]
+    # the per-op finding says whether chainrule's time per op is above the NumPy floor's or below it
+    (per_op,) = (c for c in smoke["cases"] if c["name"] == "per_op")
+    times = {i: per_op["threads"]["1"]["impls"][i]["value"] for i in ("chainrule", "numpy")}  # us per op
+    below = times["chainrule"] < times["numpy"]
+    assert ("chainrule is below it because its C kernels" in smoke["markdown"]) == below
+    assert ("so chainrule's own overhead is about" in smoke["markdown"]) == (not below)
     meta = smoke["meta"]
     assert meta["cores"] >= 1 and meta["numpy"] and meta["torch"] and meta["torch_threads"] >= 1
     for needle in ("## Machine", "## Results", "## What the numbers say", "## How it is measured", meta["cpu"]):
