@@ -385,6 +385,9 @@ def test_small_sum_is_add_reduce_bit_for_bit(dtype):
             assert small_sum(x, True, 1) is None  # rows of a matrix only
     zeros = np.array([-0.0, -0.0], dtype)  # NumPy starts from add's identity: the sum is +0.0
     _same_bits(small_sum(zeros, False, 1), np.add.reduce(zeros))
+    for value in (-0.0, 2.5, np.nan):  # a 0-d array: one element, added to the identity too
+        scalar = np.asarray(value, dtype)
+        _same_bits(small_sum(scalar, False, 1), np.add.reduce(scalar, axis=None))
     big = np.full(4, np.finfo(dtype).max, dtype)  # overflows: NumPy warns, the kernel declines
     assert _numpy_raises(lambda: np.add.reduce(big)) and small_sum(big, False, 1) is None
     assert small_sum(big.reshape(2, 2), True, 1) is None
