@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 from types import ModuleType
 
 import numpy
@@ -16,7 +17,7 @@ import numpy
 xp = numpy
 ndarray = numpy.ndarray
 
-__all__ = ["ONE", "ZERO", "accelerated", "const", "const_key", "ndarray", "speedups", "xp"]
+__all__ = ["ONE", "ZERO", "accelerated", "const", "const_key", "kernels", "ndarray", "speedups", "xp"]
 
 
 def _load_speedups() -> ModuleType | None:
@@ -35,6 +36,67 @@ def _load_speedups() -> ModuleType | None:
 
 
 speedups = _load_speedups()
+
+
+def _kernels_agree(k: ModuleType) -> bool:
+    """Whether the C extension's array kernels give this NumPy build's results bit for bit.
+
+    The kernels call NumPy's own inner loops the way NumPy's reductions call them (see
+    chainrule/_speedups.c). A NumPy build that starts a sum elsewhere or loops differently
+    would make them disagree, so chainrule compares them with the rules' NumPy code once, at
+    import, on arrays that exercise every step (under a millisecond).
+    """
+    rng = numpy.random.default_rng(0)
+    for dtype in (numpy.float32, numpy.float64):
+        x = (rng.standard_normal(300) * numpy.exp(rng.standard_normal(300) * 3)).astype(dtype)
+        z, y = (rng.standard_normal((30, 10)) * 3).astype(dtype), numpy.arange(30) % 10  # no e^x underflows
+        one, n = numpy.asarray(1, dtype), numpy.asarray(30, dtype)
+        small = x[:40] / numpy.asarray(100, dtype)
+        e = numpy.exp(z - z.max(axis=1, keepdims=True))
+        log_probs = z - (z.max(axis=1, keepdims=True) + numpy.log(numpy.add.reduce(e, axis=1, keepdims=True)))
+        loss_and_log_probs = k.small_cross_entropy(z, y, 1)
+        grad = numpy.exp(log_probs)
+        grad[numpy.arange(30), y] -= 1
+        grad *= one / n
+        row_sum = z.copy()
+        row_sum += x[:10]
+        pairs = [
+            (k.small_sum(x, False, 1), numpy.add.reduce(x)),
+            (k.small_sum(x.reshape(30, 10), True, 30), numpy.add.reduce(x.reshape(30, 10), axis=0) / n),
+            (k.small_sigmoid(small, -80.0), one / (one + numpy.exp(-small))),
+            (k.fused_grad(0, small, small), small * (one - small * small)),
+            (k.small_spread(one, 30, (3,)), numpy.full(3, one / n)),
+            (loss_and_log_probs and loss_and_log_probs[1], log_probs),
+            (loss_and_log_probs and loss_and_log_probs[0], numpy.add.reduce(-log_probs[numpy.arange(30), y]) / n),
+            (k.small_cross_entropy_grad(log_probs, y, one, 30), grad),
+        ]
+        added = z.copy()
+        if not k.small_add_row(added, x[:10]):
+            return False
+        pairs.append((added, row_sum))
+        for got, want in pairs:
+            if not isinstance(got, ndarray) or got.dtype != dtype or got.tobytes() != numpy.asarray(want).tobytes():
+                return False
+    return True
+
+
+def _load_kernels() -> ModuleType | None:
+    """The C extension when its array kernels agree with this NumPy build, else None (with a warning)."""
+    if speedups is None:
+        return None
+    if not _kernels_agree(speedups):
+        warnings.warn(
+            f"chainrule: the C array kernels do not reproduce NumPy {numpy.__version__}'s results bit for bit; "
+            "the op rules use NumPy's code instead (the engine's bookkeeping stays in C)",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return None
+    return speedups
+
+
+#: the C kernels of the op rules (fused gradients, sums, cross-entropy; docs/engine.md), or None
+kernels = _load_kernels()
 
 
 def accelerated() -> bool:

@@ -35,8 +35,37 @@ def test_the_engine_in_use_is_the_one_asked_for():
     assert backend.accelerated() is (not PURE)
     if PURE:
         assert base.apply1 is base.apply1_python and engine._walk is None
+        assert backend.kernels is None
     else:
         assert base.apply1 is backend.speedups.apply1 and engine._walk is backend.speedups.walk
+        assert backend.kernels is backend.speedups  # the import-time check against NumPy passed
+
+
+class _Altered:
+    """The C extension with some kernels replaced."""
+
+    def __init__(self, **replaced):
+        self.__dict__.update(replaced)
+
+    def __getattr__(self, name):
+        return getattr(backend.speedups, name)
+
+
+@needs_c
+def test_the_kernels_are_checked_against_this_numpy_at_import(monkeypatch):
+    real = backend.speedups
+    assert backend._kernels_agree(real)
+
+    def rounded_up(*args):  # one sum's last bit off
+        result = real.small_sum(*args)
+        return np.nextafter(result, np.inf).astype(result.dtype)
+
+    assert not backend._kernels_agree(_Altered(small_sum=rounded_up))
+    assert not backend._kernels_agree(_Altered(small_cross_entropy=lambda *a: None))  # a kernel that never runs
+    assert not backend._kernels_agree(_Altered(small_add_row=lambda out, row: False))
+    monkeypatch.setattr(backend, "_kernels_agree", lambda k: False)
+    with pytest.warns(RuntimeWarning, match="do not reproduce NumPy"):
+        assert backend._load_kernels() is None  # the rules then run NumPy's code; the engine stays in C
 
 
 # --------------------------------------------------------------------- apply
@@ -523,7 +552,7 @@ def test_rules_give_the_same_results_with_and_without_the_kernels(rule, monkeypa
                 monkeypatch.undo()
             for got, want in zip(*runs):
                 assert got.dtype == want.dtype and np.array_equal(got, want), (rule, dtype, axis)
-        if backend.speedups is not None and dtype != np.float16:
+        if backend.kernels is not None and dtype != np.float16:
             assert set(used) == set(names), (rule, dtype, used)  # the rule asks its kernels
         else:
             assert not used or dtype == np.float16
@@ -572,7 +601,7 @@ def test_cross_entropy_is_the_same_with_and_without_the_kernels(dtype, reduction
         upstream = rng.normal(size=n if reduction == "none" else ()).astype(dtype)
         upstream = np.asarray(upstream)
         used = []
-        if backend.speedups is not None:
+        if backend.kernels is not None:
             from chainrule.ops import loss
 
             for name in ("_small_ce", "_small_ce_grad"):
@@ -583,7 +612,7 @@ def test_cross_entropy_is_the_same_with_and_without_the_kernels(dtype, reduction
         plain = _cross_entropy(logits, targets, reduction, upstream, False, monkeypatch)
         for got, want in zip(fast, plain):
             _same_bits(got, want)
-        assert used == (["_small_ce", "_small_ce_grad"] if backend.speedups is not None else []), (n, c)
+        assert used == (["_small_ce", "_small_ce_grad"] if backend.kernels is not None else []), (n, c)
 
 
 @needs_c

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import builtins
 
-from chainrule.backend import ONE, ZERO, const, ndarray, speedups, xp
+from chainrule.backend import ONE, ZERO, const, kernels, ndarray, xp
 from chainrule.ops.base import Op, register
 
 Grads = tuple[ndarray | None, ...]
@@ -21,8 +21,8 @@ Grads = tuple[ndarray | None, ...]
 # layer the passes over memory and the temporaries; without the extension the NumPy code always
 # runs. A kernel whose arithmetic raised a floating-point exception (overflow, inf * 0) declines
 # too, so NumPy computes the value again and warns as its errstate says (docs/engine.md).
-_fused = speedups.fused_grad if speedups is not None else None
-_small_sigmoid = speedups.small_sigmoid if speedups is not None else None
+_fused = kernels.fused_grad if kernels is not None else None
+_small_sigmoid = kernels.small_sigmoid if kernels is not None else None
 _TANH, _SIGMOID, _RELU = 0, 1, 2
 
 #: Below this many elements NumPy's fixed cost per call dominates: rules skip in-place tricks.

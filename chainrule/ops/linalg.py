@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chainrule.backend import ndarray, speedups, xp
+from chainrule.backend import kernels, ndarray, xp
 from chainrule.ops.base import Op, register
 
 Grads = tuple[ndarray | None, ...]
@@ -13,8 +13,8 @@ _TINY = 4096
 # NOTE: on small float32/float64 arrays the C extension adds the bias in place and sums the
 # bias gradient (NumPy's add loop, as add.reduce calls it), bit for bit NumPy's results in one call
 # each instead of a ufunc call of about 1 us; they decline (False / None) where NumPy is to do it.
-_small_add_row = speedups.small_add_row if speedups is not None else None
-_small_sum = speedups.small_sum if speedups is not None else None
+_small_add_row = kernels.small_add_row if kernels is not None else None
+_small_sum = kernels.small_sum if kernels is not None else None
 
 _LINEAR_SHAPES = "the input's last axis must be the weight's in_features (weight is (out_features, in_features))"
 

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from chainrule.backend import const, ndarray, speedups, xp
+from chainrule.backend import const, kernels, ndarray, xp
 from chainrule.ops.base import Op, register
 
 Grads = tuple[ndarray | None, ...]
@@ -14,8 +14,8 @@ Grads = tuple[ndarray | None, ...]
 # NOTE: small float32/float64 arrays are summed by the C extension's kernel: NumPy's own add loop
 # called as add.reduce calls it, so bit for bit the same sum, without the 1 us of the reduction's
 # set-up (see chainrule/_speedups.c); None where it does not apply.
-_small_sum = speedups.small_sum if speedups is not None else None
-_small_spread = speedups.small_spread if speedups is not None else None
+_small_sum = kernels.small_sum if kernels is not None else None
+_small_spread = kernels.small_spread if kernels is not None else None
 
 
 def _small_total(x: ndarray, axis: tuple[int, ...] | None, keepdims: bool, count: int) -> ndarray | None:
