@@ -1,9 +1,10 @@
 /* chainrule._speedups: the engine's bookkeeping in C (optional; pure-Python twins exist).
  *
  * What lives here is bookkeeping: creating the graph node and the result tensor of
- * an op (apply, apply1, apply2) and the reverse walk of backward() (walk); and kernels for
- * small arrays (fused_grad, small_sigmoid, small_sum, small_spread, small_add_row), each bit
- * for bit the NumPy code that a rule otherwise runs, in one call instead of several. Every op's forward
+ * an op (apply, apply1, apply2) and the reverse walk of backward() (walk); and array kernels
+ * of bounded size (fused_grad, small_sigmoid, small_sum, small_spread, small_add_row,
+ * small_cross_entropy and its _grad), each bit for bit the NumPy code that a rule otherwise
+ * runs, in one call instead of several. Every op's forward
  * and local gradient stays a Python method of its Op class, called from here exactly as
  * the Python engine calls it, so the chain-rule code a reader studies is the code that
  * runs. chainrule/ops/base.py and chainrule/engine.py hold the Python versions; the tests
@@ -779,12 +780,22 @@ enum { FUSED_TANH = 0, FUSED_SIGMOID = 1, FUSED_RELU = 2 };
  * when some flag is set. */
 #define FP_FLAGS (FE_DIVBYZERO | FE_INVALID | FE_OVERFLOW | FE_UNDERFLOW)
 
-static inline void
-fp_clear(void)
+/* 1 when some flag is set (and clears them), else 0: after a kernel's arithmetic, whether it
+ * raised an exception since fp_clear() */
+static int
+fp_raised(void)
 {
     if (fetestexcept(FP_FLAGS)) {
         feclearexcept(FP_FLAGS);
+        return 1;
     }
+    return 0;
+}
+
+static inline void
+fp_clear(void)
+{
+    (void)fp_raised();
 }
 
 /* NumPy's inner loops, [0] float32 and [1] float64; NULL where none was found (the kernels
@@ -820,48 +831,39 @@ find_loops(PyObject *numpy, const char *name, PyUFuncGenericFunction *loops, voi
     }
 }
 
-/* 1 when the flags show an exception since fp_clear() (and clears them), else 0 */
+/* a plain float32/float64 array (exact ndarray, C-contiguous, aligned, native byte order) of at
+ * most max_size elements: its type's index (0 float32, 1 float64), else -1 */
 static int
-fp_raised(void)
+plain_float(PyObject *a, npy_intp max_size)
 {
-    if (fetestexcept(FP_FLAGS)) {
-        feclearexcept(FP_FLAGS);
-        return 1;
+    if (!PyArray_CheckExact(a)) {
+        return -1;
     }
-    return 0;
+    PyArrayObject *arr = (PyArrayObject *)a;
+    int type = PyArray_TYPE(arr);
+    if ((type != NPY_FLOAT && type != NPY_DOUBLE) || !PyArray_ISCARRAY_RO(arr) || !PyArray_ISNOTSWAPPED(arr) ||
+        PyArray_SIZE(arr) > max_size) {
+        return -1;
+    }
+    return type == NPY_DOUBLE;
 }
 
 static int
 fusable(PyObject *a)
 {
-    if (!PyArray_CheckExact(a)) {
-        return 0;
-    }
-    PyArrayObject *arr = (PyArrayObject *)a;
-    int type = PyArray_TYPE(arr);
-    return (type == NPY_FLOAT || type == NPY_DOUBLE) && PyArray_ISCARRAY_RO(arr) && PyArray_ISNOTSWAPPED(arr) &&
-           PyArray_SIZE(arr) <= FUSED_MAX_SIZE;
+    return plain_float(a, FUSED_MAX_SIZE) >= 0;
 }
 
-/* the result when the flags are clean, else NULL with the result dropped (the caller declines) */
+/* the result when the flags are clean, else None with the result dropped (the kernel declines) */
 static PyObject *
 checked(PyArrayObject *res)
 {
     if (fp_raised()) {
         Py_DECREF(res);
-        return NULL;
+        Py_RETURN_NONE;
     }
     return (PyObject *)res;
 }
-
-#define DECLINE_UNLESS(result)                                                                 \
-    do {                                                                                       \
-        PyObject *r_ = (PyObject *)(result);                                                   \
-        if (r_ != NULL) {                                                                      \
-            return r_;                                                                         \
-        }                                                                                      \
-        Py_RETURN_NONE;                                                                        \
-    } while (0)
 
 /* relu's mask (out > 0) compares bit patterns: a float compare vectorized by the compiler may
  * signal on NaN (raising the invalid flag, so the kernel would decline), where NumPy's is quiet.
@@ -931,7 +933,7 @@ fused_grad(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
     else {
         FUSED_LOOP(npy_double, npy_uint64, 1.0, 0x7ff0000000000000u);
     }
-    DECLINE_UNLESS(checked(res));
+    return checked(res);
 }
 
 #define SIGMOID_LOOPS(T, ONE)                                                                  \
@@ -985,7 +987,7 @@ small_sigmoid(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nar
     else {
         SIGMOID_LOOPS(npy_double, 1.0);
     }
-    DECLINE_UNLESS(checked(res));
+    return checked(res);
 }
 
 #define DIVIDE_BY_COUNT(T)                                                                     \
@@ -1045,7 +1047,7 @@ small_sum(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
     else {
         DIVIDE_BY_COUNT(npy_double);
     }
-    DECLINE_UNLESS(checked(res));
+    return checked(res);
 }
 
 #define SPREAD_LOOP(T)                                                                         \
@@ -1102,7 +1104,7 @@ small_spread(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t narg
     else {
         SPREAD_LOOP(npy_double);
     }
-    DECLINE_UNLESS(checked(res));
+    return checked(res);
 }
 
 /* the sums go to a scratch buffer first: on an exception out is left as it was */
@@ -1205,21 +1207,12 @@ read_targets(PyObject *targets, npy_intp n, npy_intp classes, npy_intp *out)
     return 1;
 }
 
-/* logits or log-probabilities (N, C), N, C >= 1, float32/float64, plain and C-contiguous: the
- * type's index (0 float32, 1 float64), or -1 */
+/* logits or log-probabilities (N, C), N, C >= 1, a plain float array: the type's index, or -1 */
 static int
 ce_array(PyObject *a)
 {
-    if (!PyArray_CheckExact(a)) {
-        return -1;
-    }
-    PyArrayObject *arr = (PyArrayObject *)a;
-    int type = PyArray_TYPE(arr);
-    if ((type != NPY_FLOAT && type != NPY_DOUBLE) || !PyArray_ISCARRAY_RO(arr) || !PyArray_ISNOTSWAPPED(arr) ||
-        PyArray_NDIM(arr) != 2 || PyArray_SIZE(arr) == 0 || PyArray_SIZE(arr) > CE_MAX_SIZE) {
-        return -1;
-    }
-    return type == NPY_DOUBLE;
+    int k = plain_float(a, CE_MAX_SIZE);
+    return k >= 0 && PyArray_NDIM((PyArrayObject *)a) == 2 && PyArray_SIZE((PyArrayObject *)a) > 0 ? k : -1;
 }
 
 /* CrossEntropy.forward's NumPy code, step by step:
@@ -1414,7 +1407,7 @@ small_cross_entropy_grad(PyObject *Py_UNUSED(module), PyObject *const *args, Py_
         CE_BACKWARD(npy_double);
     }
     PyMem_Free(target);
-    DECLINE_UNLESS(checked(res));
+    return checked(res);
 }
 
 /* ------------------------------------------------------------------ module */
