@@ -18,9 +18,9 @@ $(VENV)/.dev: $(VENV)/.core
 	$(PIP) install -e '.[dev]'
 	touch $@
 
-# The optional C engine (chainrule/_speedups.c) is compiled by the install above; this rebuilds
+# The optional C engine (chainrule/backend/_speedups.c) is compiled by the install above; this rebuilds
 # it in place when its source changes.
-$(VENV)/.speedups: chainrule/_speedups.c setup.py $(VENV)/.core
+$(VENV)/.speedups: chainrule/backend/_speedups.c setup.py $(VENV)/.core
 	$(PY) setup.py -q build_ext --inplace
 	touch $@
 
@@ -40,4 +40,4 @@ bench: $(VENV)/.dev $(VENV)/.speedups
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info chainrule/_speedups*.so
+	rm -rf $(VENV) .pytest_cache build *.egg-info chainrule/backend/_speedups*.so

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 from typing import Any
 
-# The Tensor class must load before the ops (they import each other): keep this first.
-from chainrule.tensor import Tensor, tensor
-
-# isort: split
+# Tensor's operators and methods are attached here (see chainrule/autograd/tensor_methods.py).
 from chainrule import ops
-from chainrule.engine import unbroadcast
-from chainrule.factory import arange, eye, full, ones, ones_like, rand, randn, zeros, zeros_like
-from chainrule.function import Function
+from chainrule.autograd import tensor_methods  # noqa: F401
+from chainrule.autograd.engine import unbroadcast
+from chainrule.autograd.factories import arange, eye, full, ones, ones_like, rand, randn, zeros, zeros_like
+from chainrule.autograd.function import Function
+from chainrule.autograd.grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
+from chainrule.autograd.gradcheck import GradcheckError, gradcheck, numerical_grad
+from chainrule.autograd.tensor import Tensor, tensor
 from chainrule.functional import (
     abs,
     add,
@@ -72,15 +73,13 @@ from chainrule.functional import (
     var,
     where,
 )
-from chainrule.grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
-from chainrule.gradcheck import GradcheckError, gradcheck, numerical_grad
 from chainrule.ops import OPS
 
 __version__ = "0.1.0"
 
 # Submodules above the core load on first use, so ``import chainrule`` needs only NumPy.
-_LAZY_MODULES = {"nn", "optim", "data", "viz", "cli", "train", "io", "compile_mode"}
-_LAZY_NAMES = {"fit": "train", "save": "io", "load": "io", "compile": "compile_mode"}
+_LAZY_MODULES = {"nn", "optim", "data", "cli", "train", "io"}
+_LAZY_NAMES = {"fit": "train", "save": "io", "load": "io", "compile": "autograd.compile"}
 
 
 def __getattr__(name: str) -> Any:

@@ -14,14 +14,37 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.tensor import Tensor
 from chainrule.backend import const, const_key, ndarray, xp
-from chainrule.ops import elementwise as E
-from chainrule.ops import linalg as L
-from chainrule.ops import loss as LS
-from chainrule.ops import movement as M
-from chainrule.ops import reduce as R
 from chainrule.ops.base import apply, apply1, apply2
-from chainrule.tensor import Tensor
+from chainrule.ops.elementwise import (
+    AbsOp,
+    AddOp,
+    CastOp,
+    ClipOp,
+    DivOp,
+    EluOp,
+    ExpOp,
+    LeakyReluOp,
+    LogOp,
+    MaximumOp,
+    MinimumOp,
+    MulOp,
+    NegOp,
+    PowOp,
+    PowScalarOp,
+    ReluOp,
+    SigmoidOp,
+    SoftplusOp,
+    SqrtOp,
+    SubOp,
+    TanhOp,
+    WhereOp,
+)
+from chainrule.ops.linalg import LinearOp, MatMulOp
+from chainrule.ops.loss import CrossEntropyOp
+from chainrule.ops.movement import BroadcastToOp, ConcatenateOp, IndexOp, ReshapeOp, StackOp, TransposeOp
+from chainrule.ops.reduce import LogSoftmaxOp, LogSumExpOp, MaxOp, MeanOp, MinOp, SoftmaxOp, SumOp, VarOp
 
 _PY_SCALARS = (int, float, bool)
 _F32 = np.dtype(np.float32)
@@ -76,14 +99,14 @@ def _operand(value: Any, like: Tensor) -> Tensor | None:
 
 
 _BINARY = {
-    "add": E.Add,
-    "sub": E.Sub,
-    "mul": E.Mul,
-    "div": E.Div,
-    "pow": E.Pow,
-    "matmul": L.MatMul,
-    "maximum": E.Maximum,
-    "minimum": E.Minimum,
+    "add": AddOp,
+    "sub": SubOp,
+    "mul": MulOp,
+    "div": DivOp,
+    "pow": PowOp,
+    "matmul": MatMulOp,
+    "maximum": MaximumOp,
+    "minimum": MinimumOp,
 }
 
 
@@ -92,7 +115,7 @@ def _binary(name: str, a: Any, b: Any) -> Tensor:
     if isinstance(a, Tensor):
         if not isinstance(b, Tensor):
             if name == "pow" and isinstance(b, _PY_SCALARS):
-                return apply(E.PowScalar, a, exponent=b)
+                return apply(PowScalarOp, a, exponent=b)
             b = _operand(b, a)
             if b is None:
                 return NotImplemented
@@ -219,7 +242,7 @@ def minimum(a: Any, b: Any) -> Tensor:
 
 def neg(x: Any) -> Tensor:
     """-x."""
-    return apply1(E.Neg, _tensor(x, "neg"))
+    return apply1(NegOp, _tensor(x, "neg"))
 
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
@@ -230,14 +253,14 @@ def where(condition: Any, a: Any, b: Any) -> Tensor:
     a_t = a if isinstance(a, Tensor) else None
     b_t = b if isinstance(b, Tensor) else None
     like = a_t if a_t is not None else b_t
-    return apply(E.Where, _lift(a, like, "where"), _lift(b, like, "where"), cond=cond)
+    return apply(WhereOp, _lift(a, like, "where"), _lift(b, like, "where"), cond=cond)
 
 
 def clip(x: Any, min: Any = None, max: Any = None) -> Tensor:
     """Clamp x into [min, max]; the gradient passes inside the range (bounds included)."""
     if min is None and max is None:
         raise ValueError("clip: give min, max or both")
-    return apply(E.Clip, _tensor(x, "clip"), lo=min, hi=max)
+    return apply(ClipOp, _tensor(x, "clip"), lo=min, hi=max)
 
 
 clamp = clip
@@ -248,69 +271,69 @@ def astype(x: Any, dtype: Any) -> Tensor:
     x = _tensor(x, "cast")
     if x.data.dtype == np.dtype(dtype):
         return x
-    return apply(E.Cast, x, dtype=np.dtype(dtype))
+    return apply(CastOp, x, dtype=np.dtype(dtype))
 
 
 # --------------------------------------------------------------------- unary math
 def exp(x: Any) -> Tensor:
     """e^x."""
-    return apply1(E.Exp, _tensor(x, "exp"))
+    return apply1(ExpOp, _tensor(x, "exp"))
 
 
 def log(x: Any) -> Tensor:
     """Natural logarithm ln x."""
-    return apply1(E.Log, _tensor(x, "log"))
+    return apply1(LogOp, _tensor(x, "log"))
 
 
 def sqrt(x: Any) -> Tensor:
     """Square root."""
-    return apply1(E.Sqrt, _tensor(x, "sqrt"))
+    return apply1(SqrtOp, _tensor(x, "sqrt"))
 
 
 def abs(x: Any) -> Tensor:
     """|x| (gradient 0 at 0)."""
-    return apply1(E.Abs, _tensor(x, "abs"))
+    return apply1(AbsOp, _tensor(x, "abs"))
 
 
 def tanh(x: Any) -> Tensor:
     """Hyperbolic tangent."""
-    return apply1(E.Tanh, _tensor(x, "tanh"))
+    return apply1(TanhOp, _tensor(x, "tanh"))
 
 
 def sigmoid(x: Any) -> Tensor:
     """1 / (1 + e^-x), stable for any x."""
-    return apply1(E.Sigmoid, _tensor(x, "sigmoid"))
+    return apply1(SigmoidOp, _tensor(x, "sigmoid"))
 
 
 def relu(x: Any) -> Tensor:
     """max(0, x) (gradient 0 at 0)."""
-    return apply1(E.Relu, _tensor(x, "relu"))
+    return apply1(ReluOp, _tensor(x, "relu"))
 
 
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> Tensor:
     """x if x > 0 else negative_slope * x."""
-    return apply(E.LeakyRelu, _tensor(x, "leaky_relu"), negative_slope=negative_slope)
+    return apply(LeakyReluOp, _tensor(x, "leaky_relu"), negative_slope=negative_slope)
 
 
 def elu(x: Any, alpha: float = 1.0) -> Tensor:
     """x if x > 0 else alpha (e^x - 1)."""
-    return apply(E.Elu, _tensor(x, "elu"), alpha=alpha)
+    return apply(EluOp, _tensor(x, "elu"), alpha=alpha)
 
 
 def softplus(x: Any, beta: float = 1.0) -> Tensor:
     """ln(1 + e^(beta x)) / beta, stable for any x."""
-    return apply(E.Softplus, _tensor(x, "softplus"), beta=beta)
+    return apply(SoftplusOp, _tensor(x, "softplus"), beta=beta)
 
 
 # --------------------------------------------------------------------- reductions
 def sum(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
     """Sum over ``axis`` (all axes if None)."""
-    return _reduction(R.Sum, x, axis, keepdims, dim, keepdim)
+    return _reduction(SumOp, x, axis, keepdims, dim, keepdim)
 
 
 def mean(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
     """Mean over ``axis`` (all axes if None)."""
-    return _reduction(R.Mean, x, axis, keepdims, dim, keepdim)
+    return _reduction(MeanOp, x, axis, keepdims, dim, keepdim)
 
 
 def var(
@@ -333,22 +356,22 @@ def var(
         ddof = correction
     if unbiased is not None:
         ddof = 1 if unbiased else 0
-    return _reduction(R.Var, x, axis, keepdims, dim, keepdim, ddof=int(ddof))
+    return _reduction(VarOp, x, axis, keepdims, dim, keepdim, ddof=int(ddof))
 
 
 def max(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
     """Largest element over ``axis``; tied maxima share the gradient equally."""
-    return _reduction(R.Max, x, axis, keepdims, dim, keepdim)
+    return _reduction(MaxOp, x, axis, keepdims, dim, keepdim)
 
 
 def min(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
     """Smallest element over ``axis``; tied minima share the gradient equally."""
-    return _reduction(R.Min, x, axis, keepdims, dim, keepdim)
+    return _reduction(MinOp, x, axis, keepdims, dim, keepdim)
 
 
 def logsumexp(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
     """ln sum e^x over ``axis``, computed without overflow."""
-    return _reduction(R.LogSumExp, x, axis, keepdims, dim, keepdim)
+    return _reduction(LogSumExpOp, x, axis, keepdims, dim, keepdim)
 
 
 def _arg(fn: Any, x: Any, axis: Any, keepdims: bool, dim: Any, keepdim: Any, op: str) -> Tensor:
@@ -382,14 +405,14 @@ def softmax(x: Any, axis: int | None = None, *, dim: int | None = None) -> Tenso
     """e^x / sum e^x along ``axis`` (default: the last), exact for inputs of any size."""
     x = _tensor(x, "softmax")
     axis = _softmax_axis(axis, dim)
-    return apply(R.Softmax, x, axis=_axis1(axis, x.data.ndim, "softmax"))
+    return apply(SoftmaxOp, x, axis=_axis1(axis, x.data.ndim, "softmax"))
 
 
 def log_softmax(x: Any, axis: int | None = None, *, dim: int | None = None) -> Tensor:
     """x - logsumexp(x) along ``axis`` (default: the last)."""
     x = _tensor(x, "log_softmax")
     axis = _softmax_axis(axis, dim)
-    return apply(R.LogSoftmax, x, axis=_axis1(axis, x.data.ndim, "log_softmax"))
+    return apply(LogSoftmaxOp, x, axis=_axis1(axis, x.data.ndim, "log_softmax"))
 
 
 # --------------------------------------------------------------------- movement
@@ -401,7 +424,7 @@ def _shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
 
 def reshape(x: Any, *shape: Any) -> Tensor:
     """x with a new shape (one entry may be -1). ``reshape(x, 2, 3)`` or ``reshape(x, (2, 3))``."""
-    return apply(M.Reshape, _tensor(x, "reshape"), shape=_shape_arg(shape))
+    return apply(ReshapeOp, _tensor(x, "reshape"), shape=_shape_arg(shape))
 
 
 def transpose(x: Any, *axes: Any) -> Tensor:
@@ -417,7 +440,7 @@ def transpose(x: Any, *axes: Any) -> Tensor:
         i, j = _axis1(axes[0], ndim, "transpose"), _axis1(axes[1], ndim, "transpose")
         order = list(range(ndim))
         order[i], order[j] = order[j], order[i]
-        return apply(M.Transpose, x, axes=tuple(order))
+        return apply(TransposeOp, x, axes=tuple(order))
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         axes = tuple(axes[0])
     if not axes:
@@ -426,7 +449,7 @@ def transpose(x: Any, *axes: Any) -> Tensor:
         perm = tuple(_axis1(a, ndim, "transpose") for a in axes)
         if sorted(perm) != list(range(ndim)):
             raise ValueError(f"transpose: axes {axes} are not a permutation of a {ndim}-d tensor's axes")
-    return apply(M.Transpose, x, axes=perm)
+    return apply(TransposeOp, x, axes=perm)
 
 
 def permute(x: Any, *axes: Any) -> Tensor:
@@ -439,7 +462,7 @@ def permute(x: Any, *axes: Any) -> Tensor:
     perm = tuple(_axis1(a, x.data.ndim, "permute") for a in axes)
     if sorted(perm) != list(range(x.data.ndim)):
         raise ValueError(f"permute: axes {axes} are not a permutation of a {x.data.ndim}-d tensor's axes")
-    return apply(M.Transpose, x, axes=perm)
+    return apply(TransposeOp, x, axes=perm)
 
 
 def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
@@ -448,12 +471,12 @@ def swapaxes(x: Any, axis1: int, axis2: int) -> Tensor:
     order = list(range(x.data.ndim))
     i, j = _axis1(axis1, x.data.ndim, "swapaxes"), _axis1(axis2, x.data.ndim, "swapaxes")
     order[i], order[j] = order[j], order[i]
-    return apply(M.Transpose, x, axes=tuple(order))
+    return apply(TransposeOp, x, axes=tuple(order))
 
 
 def broadcast_to(x: Any, shape: Sequence[int]) -> Tensor:
     """x repeated to ``shape`` by NumPy's broadcasting rules (the gradient is summed back)."""
-    return apply(M.BroadcastTo, _tensor(x, "broadcast_to"), shape=tuple(int(s) for s in shape))
+    return apply(BroadcastToOp, _tensor(x, "broadcast_to"), shape=tuple(int(s) for s in shape))
 
 
 def squeeze(x: Any, axis: Any = None, *, dim: Any = None) -> Tensor:
@@ -469,7 +492,7 @@ def squeeze(x: Any, axis: Any = None, *, dim: Any = None) -> Tensor:
             if shape[a] != 1:
                 raise ValueError(f"squeeze: axis {a} has length {shape[a]}, not 1 (shape {shape})")
         new = tuple(n for i, n in enumerate(shape) if i not in axes)
-    return apply(M.Reshape, x, shape=new)
+    return apply(ReshapeOp, x, shape=new)
 
 
 def unsqueeze(x: Any, axis: int | None = None, *, dim: int | None = None) -> Tensor:
@@ -482,13 +505,13 @@ def unsqueeze(x: Any, axis: int | None = None, *, dim: int | None = None) -> Ten
     a = _axis1(axis, ndim, "unsqueeze")
     shape = list(x.data.shape)
     shape.insert(a, 1)
-    return apply(M.Reshape, x, shape=tuple(shape))
+    return apply(ReshapeOp, x, shape=tuple(shape))
 
 
 def flatten(x: Any, start_axis: int = 0) -> Tensor:
     """Merge the axes from ``start_axis`` on into one."""
     x = _tensor(x, "flatten")
-    return apply(M.Reshape, x, shape=(*x.data.shape[:start_axis], -1))
+    return apply(ReshapeOp, x, shape=(*x.data.shape[:start_axis], -1))
 
 
 def _index_arg(index: Any) -> Any:
@@ -503,7 +526,7 @@ def _index_arg(index: Any) -> Any:
 
 def index(x: Tensor, index: Any) -> Tensor:
     """x[index] with slices, ints, integer arrays or boolean masks (repeated indices accumulate)."""
-    return apply(M.Index, x, index=_index_arg(index))
+    return apply(IndexOp, x, index=_index_arg(index))
 
 
 def _sequence(tensors: Sequence[Any], op: str) -> list[Tensor]:
@@ -517,7 +540,7 @@ def concatenate(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None
     """Join tensors along an existing axis."""
     items = _sequence(tensors, "concatenate")
     axis = _pick(axis, dim, 0, "axis", "dim")
-    return apply(M.Concatenate, *items, axis=_axis1(axis, items[0].data.ndim, "concatenate"))
+    return apply(ConcatenateOp, *items, axis=_axis1(axis, items[0].data.ndim, "concatenate"))
 
 
 cat = concatenate
@@ -527,7 +550,7 @@ def stack(tensors: Sequence[Any], axis: int = 0, *, dim: int | None = None) -> T
     """Join same-shaped tensors along a new axis."""
     items = _sequence(tensors, "stack")
     axis = _pick(axis, dim, 0, "axis", "dim")
-    return apply(M.Stack, *items, axis=_axis1(axis, items[0].data.ndim + 1, "stack"))
+    return apply(StackOp, *items, axis=_axis1(axis, items[0].data.ndim + 1, "stack"))
 
 
 # --------------------------------------------------------------------- layers
@@ -541,10 +564,10 @@ def linear(x: Any, weight: Any, bias: Any = None) -> Tensor:
     if not isinstance(weight, Tensor):
         weight = _lift(weight, None, "linear")
     if bias is None:
-        return apply(L.Linear, x, weight)
+        return apply(LinearOp, x, weight)
     if not isinstance(bias, Tensor):
         bias = _lift(bias, weight, "linear")
-    return apply(L.Linear, x, weight, bias)
+    return apply(LinearOp, x, weight, bias)
 
 
 # --------------------------------------------------------------------- fused losses
@@ -567,4 +590,4 @@ def softmax_cross_entropy(logits: Any, targets: Any, reduction: str = "mean") ->
         raise IndexError(f"softmax_cross_entropy: targets must lie in 0..{z.data.shape[1] - 1}")
     if reduction not in ("mean", "sum", "none"):
         raise ValueError(f"softmax_cross_entropy: reduction must be 'mean', 'sum' or 'none', got {reduction!r}")
-    return apply(LS.CrossEntropy, z, targets=y, reduction=reduction)
+    return apply(CrossEntropyOp, z, targets=y, reduction=reduction)

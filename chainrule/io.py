@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.tensor import Tensor
+from chainrule.autograd.tensor import Tensor
 
 FORMAT = "chainrule"
 FORMAT_VERSION = "1"

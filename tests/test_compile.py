@@ -7,7 +7,7 @@ import pytest
 from helpers import run_doc
 
 import chainrule as cr
-from chainrule.compile_mode import CompileError
+from chainrule.autograd.compile import CompileError
 
 
 def make_params(seed=0, dtype=np.float64):

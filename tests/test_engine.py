@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import chainrule as cr
+from chainrule.autograd import engine
 
 
 def leaf(value: float) -> cr.Tensor:
@@ -153,7 +154,7 @@ def test_backward_releases_saved_intermediates():
     node = y.op.inputs[0].op  # the tanh node
     assert node.saved is not None
     y.backward()
-    assert node.saved is cr.engine.RELEASED
+    assert node.saved is engine.RELEASED
     assert node.inputs == ()
 
 
@@ -268,4 +269,4 @@ def test_branch_that_receives_no_gradient_is_released():
     loss = Blocked.apply(hidden) + x * 2
     loss.backward()
     assert x.grad == 2.0
-    assert hidden.op.saved is cr.engine.RELEASED
+    assert hidden.op.saved is engine.RELEASED

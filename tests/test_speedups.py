@@ -20,7 +20,9 @@ import numpy as np
 import pytest
 
 import chainrule as cr
-from chainrule import backend, engine
+from chainrule import backend
+from chainrule.autograd import engine
+from chainrule.backend import accelerator
 from chainrule.ops import base
 from chainrule.ops import elementwise as E
 from chainrule.ops import reduce as R
@@ -54,29 +56,29 @@ class _Altered:
 @needs_c
 def test_the_kernels_are_checked_against_this_numpy_at_import(monkeypatch):
     real = backend.speedups
-    assert backend._kernels_agree(real)
+    assert accelerator._kernels_agree(real)
 
     def rounded_up(*args):  # one sum's last bit off
         result = real.small_sum(*args)
         return np.nextafter(result, np.inf).astype(result.dtype)
 
-    assert not backend._kernels_agree(_Altered(small_sum=rounded_up))
-    assert not backend._kernels_agree(_Altered(small_cross_entropy=lambda *a: None))  # a kernel that never runs
-    assert not backend._kernels_agree(_Altered(small_add_row=lambda out, row: False))
-    monkeypatch.setattr(backend, "_kernels_agree", lambda k: False)
+    assert not accelerator._kernels_agree(_Altered(small_sum=rounded_up))
+    assert not accelerator._kernels_agree(_Altered(small_cross_entropy=lambda *a: None))  # a kernel that never runs
+    assert not accelerator._kernels_agree(_Altered(small_add_row=lambda out, row: False))
+    monkeypatch.setattr(accelerator, "_kernels_agree", lambda k: False)
     with pytest.warns(RuntimeWarning, match="do not reproduce NumPy"):
-        assert backend._load_kernels() is None  # the rules then run NumPy's code; the engine stays in C
+        assert accelerator._load_kernels() is None  # the rules then run NumPy's code; the engine stays in C
 
 
 # --------------------------------------------------------------------- apply
 def _node_view(t: cr.Tensor) -> tuple:
-    node = t._node
+    node = t._grad_fn
     if node is None:
-        return (t.data.dtype, t.data.tolist(), t._rg, None)
+        return (t.data.dtype, t.data.tolist(), t._requires_grad, None)
     return (
         t.data.dtype,
         t.data.tolist(),
-        t._rg,
+        t._requires_grad,
         type(node),
         tuple(id(i) for i in node.inputs),
         node.needs_input_grad,
@@ -86,10 +88,10 @@ def _node_view(t: cr.Tensor) -> tuple:
 
 
 APPLIES = [
-    ("apply1", lambda f, a, b: f(E.Tanh, a)),
-    ("apply2", lambda f, a, b: f(E.Mul, a, b)),
-    ("apply", lambda f, a, b: f(R.Sum, a, axis=(0,), keepdims=True)),
-    ("apply", lambda f, a, b: f(E.Sub, b, a)),
+    ("apply1", lambda f, a, b: f(E.TanhOp, a)),
+    ("apply2", lambda f, a, b: f(E.MulOp, a, b)),
+    ("apply", lambda f, a, b: f(R.SumOp, a, axis=(0,), keepdims=True)),
+    ("apply", lambda f, a, b: f(E.SubOp, b, a)),
 ]
 
 
@@ -109,8 +111,8 @@ def test_c_apply_builds_what_python_apply_builds(kind, call, grad_a, enabled):
 def test_c_apply_hands_watched_calls_to_python():
     x = cr.tensor([0.5, 1.0], requires_grad=True)
     with cr.detect_anomaly():
-        out = backend.speedups.apply1(E.Tanh, x)
-    assert out._node.trace is not None and "test_speedups.py" in out._node.trace
+        out = backend.speedups.apply1(E.TanhOp, x)
+    assert out._grad_fn.trace is not None and "test_speedups.py" in out._grad_fn.trace
 
 
 @needs_c
@@ -119,11 +121,11 @@ def test_c_apply_raises_what_python_apply_raises(kind):
     def run(fn):
         with pytest.raises(Exception) as info:
             if kind == "apply1":
-                fn(E.Tanh, "not a tensor")
+                fn(E.TanhOp, "not a tensor")
             elif kind == "apply2":
-                fn(E.Add, cr.tensor(np.ones((2, 3))), cr.tensor(np.ones((4, 5))))
+                fn(E.AddOp, cr.tensor(np.ones((2, 3))), cr.tensor(np.ones((4, 5))))
             else:
-                fn(R.Sum, cr.tensor(np.ones(3)), axis=(5,), keepdims=False)
+                fn(R.SumOp, cr.tensor(np.ones(3)), axis=(5,), keepdims=False)
         return info.value
 
     c_err, py_err = run(getattr(backend.speedups, kind)), run(getattr(base, kind + "_python"))
@@ -179,7 +181,7 @@ def test_walk_accumulates_retains_and_releases(walk):
     np.testing.assert_array_equal(x.grad, [6.0, 6.0])
     with pytest.raises(RuntimeError, match="a second time"):
         y.backward()
-    assert y._node.saved is engine.RELEASED and y._node.inputs == ()
+    assert y._grad_fn.saved is engine.RELEASED and y._grad_fn.inputs == ()
 
 
 def test_walk_never_stores_an_array_another_node_holds(walk):
@@ -219,11 +221,11 @@ def test_c_engine_leaks_no_references(walk):
 
     step()
     gc.collect()
-    before = [sys.getrefcount(o) for o in (x, w, x.data, w.data, E.Tanh, True)]
+    before = [sys.getrefcount(o) for o in (x, w, x.data, w.data, E.TanhOp, True)]
     for _ in range(50):
         step()
     gc.collect()
-    after = [sys.getrefcount(o) for o in (x, w, x.data, w.data, E.Tanh, True)]
+    after = [sys.getrefcount(o) for o in (x, w, x.data, w.data, E.TanhOp, True)]
     assert after[:5] == before[:5]
     assert abs(after[5] - before[5]) < 50  # True is shared by everything; no steady growth
 
@@ -231,7 +233,7 @@ def test_c_engine_leaks_no_references(walk):
 def test_graph_is_freed_when_the_result_goes(walk):
     x = cr.tensor(np.ones(3), requires_grad=True)
     y = cr.sigmoid(x * 2.0)
-    node = weakref.ref(y._node)
+    node = weakref.ref(y._grad_fn)
     y.sum().backward()
     del y
     gc.collect()
@@ -499,20 +501,20 @@ def test_small_kernels_decline_what_they_do_not_handle():
 
 
 def _linear_node(rng, dtype):
-    from chainrule.ops.linalg import Linear
+    from chainrule.ops.linalg import LinearOp
 
-    node = object.__new__(Linear)
+    node = object.__new__(LinearOp)
     node.needs_input_grad = (True, True, True)
     x, w, b = (rng.normal(size=s).astype(dtype) for s in ((5, 6), (3, 6), (3,)))
     return node, (x, w, b), rng.normal(size=(5, 3)).astype(dtype)
 
 
 RULES = {  # rule -> (module, kernel attribute names, make(rng, dtype) -> (node, forward args, upstream))
-    "tanh": (E, ("_fused",), E.Tanh),
-    "sigmoid": (E, ("_fused", "_small_sigmoid"), E.Sigmoid),
-    "relu": (E, ("_fused",), E.Relu),
-    "sum": (R, ("_small_sum",), R.Sum),
-    "mean": (R, ("_small_sum", "_small_spread"), R.Mean),
+    "tanh": (E, ("_fused",), E.TanhOp),
+    "sigmoid": (E, ("_fused", "_small_sigmoid"), E.SigmoidOp),
+    "relu": (E, ("_fused",), E.ReluOp),
+    "sum": (R, ("_small_sum",), R.SumOp),
+    "mean": (R, ("_small_sum", "_small_spread"), R.MeanOp),
     "linear": (None, ("_small_add_row", "_small_sum"), None),
 }
 
@@ -583,7 +585,7 @@ def _cross_entropy(logits, targets, reduction, upstream, kernels, monkeypatch):
     if not kernels:
         monkeypatch.setattr(loss, "_small_ce", None)
         monkeypatch.setattr(loss, "_small_ce_grad", None)
-    node = object.__new__(loss.CrossEntropy)
+    node = object.__new__(loss.CrossEntropyOp)
     value = np.asarray(node.forward(logits, targets, reduction))
     log_probs = node.saved[0]
     grad = node.backward(upstream)[0]

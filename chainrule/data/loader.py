@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.tensor import Tensor, tensor
+from chainrule.autograd.tensor import Tensor, tensor
 
 
 def as_array(data: Any, what: str = "X") -> np.ndarray:

@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 
 import chainrule.functional as F
+from chainrule.autograd.tensor import Tensor
 from chainrule.nn import functional as NF
 from chainrule.nn.module import Module, Parameter, register_module, resolve_dtype
-from chainrule.tensor import Tensor
 
 
 class _Stateless(Module):
@@ -191,7 +191,9 @@ class PReLU(Module):
         return {"type": "PReLU", "num_parameters": self.num_parameters, "init": self.init}
 
 
-_BY_NAME: dict[str, type[Module]] = {
+#: Elementwise activations by name, for hidden layers (``make_activation``, ``MLP(activation=...)``,
+#: the command line's ``--activation``).
+ACTIVATIONS: dict[str, type[Module]] = {
     "relu": ReLU,
     "sigmoid": Sigmoid,
     "tanh": Tanh,
@@ -202,28 +204,31 @@ _BY_NAME: dict[str, type[Module]] = {
     "prelu": PReLU,
     "identity": Identity,
     "linear": Identity,
-    "softmax": Softmax,
-    "log_softmax": LogSoftmax,
 }
+
+#: What an output layer may also end in: the normalizations over the last axis.
+OUTPUT_ACTIVATIONS: dict[str, type[Module]] = {**ACTIVATIONS, "softmax": Softmax, "log_softmax": LogSoftmax}
 
 
 def make_activation(name: str | None, dtype: Any = None) -> Module:
-    """A fresh activation module from its name ("relu", "sigmoid", ...); None means Identity."""
+    """A fresh activation module from its name (``OUTPUT_ACTIVATIONS``: "relu", "softmax", ...); None: Identity."""
     if name is None:
         return Identity()
-    if not isinstance(name, str) or name.lower() not in _BY_NAME:
-        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(sorted(_BY_NAME))} or None")
-    cls = _BY_NAME[name.lower()]
+    if not isinstance(name, str) or name.lower() not in OUTPUT_ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(sorted(OUTPUT_ACTIVATIONS))} or None")
+    cls = OUTPUT_ACTIVATIONS[name.lower()]
     return cls(dtype=dtype) if cls is PReLU else cls()
 
 
 __all__ = [
+    "ACTIVATIONS",
     "ELU",
     "GELU",
     "Flatten",
     "Identity",
     "LeakyReLU",
     "LogSoftmax",
+    "OUTPUT_ACTIVATIONS",
     "PReLU",
     "ReLU",
     "Sigmoid",

@@ -11,8 +11,9 @@ import math
 from typing import Any
 
 import chainrule.functional as F
+from chainrule.autograd.grad_mode import no_grad
+from chainrule.autograd.tensor import Tensor
 from chainrule.functional import elu, leaky_relu, linear, log_softmax, relu, sigmoid, softmax, softplus, tanh
-from chainrule.grad_mode import no_grad
 from chainrule.nn.init import RngLike, get_rng
 from chainrule.nn.losses import (
     binary_cross_entropy,
@@ -24,7 +25,6 @@ from chainrule.nn.losses import (
     multi_margin_loss,
     nll_loss,
 )
-from chainrule.tensor import Tensor
 
 
 def as_tensor(x: Any) -> Tensor:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.tensor import Tensor
+from chainrule.autograd.tensor import Tensor
 
 RngLike = int | np.random.Generator | None
 

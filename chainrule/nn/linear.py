@@ -15,12 +15,12 @@ from typing import Any
 import numpy as np
 
 import chainrule.functional as F
+from chainrule.autograd.tensor import Tensor
 from chainrule.nn import functional as NF
 from chainrule.nn import init
 from chainrule.nn.activation import make_activation
 from chainrule.nn.container import ModuleList
 from chainrule.nn.module import Module, Parameter, register_module, resolve_dtype
-from chainrule.tensor import Tensor
 
 
 @register_module

@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.tensor import Tensor
 from chainrule.nn import losses as L
 from chainrule.nn.module import Module, register_module
-from chainrule.tensor import Tensor
 
 
 class _Loss(Module):

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 import chainrule.functional as F
-from chainrule.tensor import Tensor
+from chainrule.autograd.tensor import Tensor
 
 
 def _t(x: Any) -> Tensor:

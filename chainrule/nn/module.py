@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from chainrule.tensor import Tensor
+from chainrule.autograd.tensor import Tensor
 
 _F32 = np.dtype(np.float32)
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.tensor import Tensor
 from chainrule.nn import functional as NF
 from chainrule.nn.module import Module, Parameter, register_module, resolve_dtype
-from chainrule.tensor import Tensor
 
 
 @register_module

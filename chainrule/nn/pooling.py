@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from chainrule.autograd.tensor import Tensor
 from chainrule.nn import functional as NF
 from chainrule.nn.module import Module, register_module
-from chainrule.tensor import Tensor
 
 
 @register_module

@@ -4,7 +4,7 @@ Every primitive op is one ``Op`` subclass with its forward and its local gradien
 (vector-Jacobian product) side by side::
 
     @register
-    class Mul(Op):
+    class MulOp(Op):
         "f(a, b) = a * b"
         def forward(self, a, b):
             self.saved = (a, b)
@@ -26,9 +26,9 @@ import os
 import traceback
 from typing import Any, ClassVar
 
+from chainrule.autograd.grad_mode import state
+from chainrule.autograd.tensor import Tensor
 from chainrule.backend import ndarray, speedups, xp
-from chainrule.grad_mode import state
-from chainrule.tensor import Tensor
 
 #: name -> op class, for tests, gradient checks and graph drawing to enumerate.
 OPS: dict[str, type[Op]] = {}
@@ -129,13 +129,13 @@ def apply(op: type[Op], *inputs: Tensor, **attrs: Any) -> Tensor:
         if len(inputs) == 2:
             a, b = inputs
             data = node.forward(a.data, b.data, **attrs)
-            needs = (a._rg, b._rg)
+            needs = (a._requires_grad, b._requires_grad)
         elif len(inputs) == 1:
             data = node.forward(inputs[0].data, **attrs)
-            needs = (inputs[0]._rg,)
+            needs = (inputs[0]._requires_grad,)
         else:
             data = node.forward(*[t.data for t in inputs], **attrs)
-            needs = tuple([t._rg for t in inputs])
+            needs = tuple([t._requires_grad for t in inputs])
     except (ValueError, IndexError) as err:
         raise _forward_error(op, inputs, err) from err
     if type(data) is not ndarray:
@@ -149,11 +149,11 @@ def apply(op: type[Op], *inputs: Tensor, **attrs: Any) -> Tensor:
         node.needs_input_grad = needs
         node.retained = None
         node.trace = None
-        out._rg = True
-        out._node = node
+        out._requires_grad = True
+        out._grad_fn = node
     else:
-        out._rg = False
-        out._node = None
+        out._requires_grad = False
+        out._grad_fn = None
     if state.watch:
         _watch(node, inputs, attrs, out)
     return out
@@ -176,16 +176,16 @@ def apply1(op: type[Op], x: Tensor) -> Tensor:
     out.data = data
     out.grad = None
     out.name = None
-    if x._rg and state.grad_enabled:
+    if x._requires_grad and state.grad_enabled:
         node.inputs = (x,)
         node.needs_input_grad = (True,)
         node.retained = None
         node.trace = None
-        out._rg = True
-        out._node = node
+        out._requires_grad = True
+        out._grad_fn = node
     else:
-        out._rg = False
-        out._node = None
+        out._requires_grad = False
+        out._grad_fn = None
     if state.watch:
         _watch(node, (x,), {}, out)
     return out
@@ -205,16 +205,16 @@ def apply2(op: type[Op], a: Tensor, b: Tensor) -> Tensor:
     out.data = data
     out.grad = None
     out.name = None
-    if (a._rg or b._rg) and state.grad_enabled:
+    if (a._requires_grad or b._requires_grad) and state.grad_enabled:
         node.inputs = (a, b)
-        node.needs_input_grad = (a._rg, b._rg)
+        node.needs_input_grad = (a._requires_grad, b._requires_grad)
         node.retained = None
         node.trace = None
-        out._rg = True
-        out._node = node
+        out._requires_grad = True
+        out._grad_fn = node
     else:
-        out._rg = False
-        out._node = None
+        out._requires_grad = False
+        out._grad_fn = None
     if state.watch:
         _watch(node, (a, b), {}, out)
     return out
@@ -223,7 +223,7 @@ def apply2(op: type[Op], a: Tensor, b: Tensor) -> Tensor:
 def _watch(node: Op, inputs: tuple[Tensor, ...], attrs: dict[str, Any], out: Tensor) -> None:
     """The slow path of apply: anomaly checks and compile tracing."""
     if state.anomaly:
-        if out._node is not None:
+        if out._grad_fn is not None:
             node.trace = user_frame()
         check_finite("forward output", node, out.data)
     if state.tape is not None:

@@ -44,7 +44,7 @@ _SIGMOID_SAFE = {xp.dtype(t): 1 - float(xp.log(xp.finfo(t).max)) for t in ("floa
 
 # --------------------------------------------------------------------- binary
 @register
-class Add(Op):
+class AddOp(Op):
     """f(a, b) = a + b.  Add distributes: both inputs get the upstream gradient."""
 
     name = "add"
@@ -57,7 +57,7 @@ class Add(Op):
 
 
 @register
-class Sub(Op):
+class SubOp(Op):
     """f(a, b) = a - b."""
 
     name = "sub"
@@ -70,7 +70,7 @@ class Sub(Op):
 
 
 @register
-class Mul(Op):
+class MulOp(Op):
     """f(a, b) = a * b.  Mul swaps: df/da = b, df/db = a."""
 
     name = "mul"
@@ -91,7 +91,7 @@ class Mul(Op):
 
 
 @register
-class Div(Op):
+class DivOp(Op):
     """f(a, b) = a / b;  df/da = 1/b,  df/db = -a/b^2."""
 
     name = "div"
@@ -109,7 +109,7 @@ class Div(Op):
 
 
 @register
-class Pow(Op):
+class PowOp(Op):
     """f(a, b) = a ** b;  df/da = b a^(b-1),  df/db = a^b ln a.
 
     NOTE: df/db is taken as 0 where a == 0 and b >= 0 (the limit of a^b ln a), as in
@@ -141,7 +141,7 @@ class Pow(Op):
 
 
 @register
-class Maximum(Op):
+class MaximumOp(Op):
     """f(a, b) = max(a, b): the max gate routes the gradient to the larger input.
 
     NOTE: at a tie (a == b) each input gets half of the upstream gradient, as in PyTorch.
@@ -162,7 +162,7 @@ class Maximum(Op):
 
 
 @register
-class Minimum(Op):
+class MinimumOp(Op):
     """f(a, b) = min(a, b).  NOTE: ties split the gradient equally, as for maximum."""
 
     name = "minimum"
@@ -180,7 +180,7 @@ class Minimum(Op):
 
 
 @register
-class Where(Op):
+class WhereOp(Op):
     """f(a, b) = a where cond else b (cond is a constant boolean array)."""
 
     name = "where"
@@ -204,7 +204,7 @@ class Where(Op):
 
 # --------------------------------------------------------------------- unary
 @register
-class Neg(Op):
+class NegOp(Op):
     """f(x) = -x."""
 
     name = "neg"
@@ -217,7 +217,7 @@ class Neg(Op):
 
 
 @register
-class PowScalar(Op):
+class PowScalarOp(Op):
     """f(x) = x ** p for a constant p;  f'(x) = p x^(p-1)."""
 
     name = "pow_scalar"
@@ -241,7 +241,7 @@ class PowScalar(Op):
 
 
 @register
-class Exp(Op):
+class ExpOp(Op):
     """f(x) = e^x;  f'(x) = e^x (the output itself)."""
 
     name = "exp"
@@ -256,7 +256,7 @@ class Exp(Op):
 
 
 @register
-class Log(Op):
+class LogOp(Op):
     """f(x) = ln x;  f'(x) = 1/x."""
 
     name = "log"
@@ -270,7 +270,7 @@ class Log(Op):
 
 
 @register
-class Sqrt(Op):
+class SqrtOp(Op):
     """f(x) = sqrt(x);  f'(x) = 1 / (2 sqrt(x))."""
 
     name = "sqrt"
@@ -285,7 +285,7 @@ class Sqrt(Op):
 
 
 @register
-class Abs(Op):
+class AbsOp(Op):
     """f(x) = |x|;  f'(x) = sign(x).  NOTE: abs'(0) = 0 (PyTorch's choice too)."""
 
     name = "abs"
@@ -299,7 +299,7 @@ class Abs(Op):
 
 
 @register
-class Tanh(Op):
+class TanhOp(Op):
     """f(x) = tanh(x);  f'(x) = 1 - tanh(x)^2."""
 
     name = "tanh"
@@ -316,7 +316,7 @@ class Tanh(Op):
 
 
 @register
-class Sigmoid(Op):
+class SigmoidOp(Op):
     """f(x) = 1 / (1 + e^-x);  f'(x) = f(x) (1 - f(x)).
 
     NOTE: 1 / (1 + e^-x) is exact wherever e^-x cannot overflow (x above ``_SIGMOID_SAFE``
@@ -358,7 +358,7 @@ class Sigmoid(Op):
 
 
 @register
-class Relu(Op):
+class ReluOp(Op):
     """f(x) = max(0, x);  f'(x) = 1 if x > 0 else 0.  NOTE: relu'(0) = 0."""
 
     name = "relu"
@@ -378,7 +378,7 @@ class Relu(Op):
 
 
 @register
-class LeakyRelu(Op):
+class LeakyReluOp(Op):
     """f(x) = x if x > 0 else slope * x.  NOTE: f'(0) = slope."""
 
     name = "leaky_relu"
@@ -400,7 +400,7 @@ class LeakyRelu(Op):
 
 
 @register
-class Elu(Op):
+class EluOp(Op):
     """f(x) = x if x > 0 else alpha (e^x - 1);  f'(x) = 1 if x > 0 else f(x) + alpha."""
 
     name = "elu"
@@ -423,7 +423,7 @@ class Elu(Op):
 
 
 @register
-class Softplus(Op):
+class SoftplusOp(Op):
     """f(x) = ln(1 + e^(beta x)) / beta;  f'(x) = sigmoid(beta x).
 
     NOTE: evaluated as max(x, 0) + ln(1 + e^-|beta x|)/beta, exact and overflow-free.
@@ -446,7 +446,7 @@ class Softplus(Op):
 
 
 @register
-class Clip(Op):
+class ClipOp(Op):
     """f(x) = min(max(x, lo), hi);  f'(x) = 1 inside [lo, hi] (bounds included), else 0."""
 
     name = "clip"
@@ -468,7 +468,7 @@ class Clip(Op):
 
 
 @register
-class Cast(Op):
+class CastOp(Op):
     """f(x) = x converted to another dtype; the gradient is converted back."""
 
     name = "cast"

@@ -7,7 +7,7 @@ from chainrule.ops.base import Op, register
 
 Grads = tuple[ndarray | None, ...]
 
-#: inputs with fewer elements than this take ``dot`` for every product (see ``Linear``)
+#: inputs with fewer elements than this take ``dot`` for every product (see ``LinearOp``)
 _TINY = 4096
 
 # NOTE: on small float32/float64 arrays the C extension adds the bias in place and sums the
@@ -20,7 +20,7 @@ _LINEAR_SHAPES = "the input's last axis must be the weight's in_features (weight
 
 
 @register
-class MatMul(Op):
+class MatMulOp(Op):
     """C = A @ B (1-D, 2-D and batched, NumPy rules);  dA = G @ B^T,  dB = A^T @ G.
 
     1-D operands are promoted to matrices (a row for A, a column for B) for the
@@ -62,7 +62,7 @@ class MatMul(Op):
 
 
 @register
-class Linear(Op):
+class LinearOp(Op):
     """y = x W^T + b for x (..., in), W (out, in), b (out,): the fused layer op.
 
     dx = G W,  dW = G^T x (summed over batch axes),  db = sum of G over batch axes.

@@ -18,7 +18,7 @@ _REDUCTION_CODES = {"none": 0, "mean": 1, "sum": 2}
 
 
 @register
-class CrossEntropy(Op):
+class CrossEntropyOp(Op):
     """Softmax cross-entropy from logits (N, C) and class indices (N,).
 
     L_n = -ln softmax(z_n)[y_n] = logsumexp(z_n) - z_n[y_n];  dL_n/dz_n = softmax(z_n) - onehot(y_n).

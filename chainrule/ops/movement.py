@@ -11,7 +11,7 @@ Grads = tuple[ndarray | None, ...]
 
 
 @register
-class Reshape(Op):
+class ReshapeOp(Op):
     """f(x) = x viewed with another shape; the gradient is reshaped back."""
 
     name = "reshape"
@@ -28,7 +28,7 @@ class Reshape(Op):
 
 
 @register
-class Transpose(Op):
+class TransposeOp(Op):
     """f(x) = x with its axes permuted; the gradient is permuted back."""
 
     name = "transpose"
@@ -46,7 +46,7 @@ class Transpose(Op):
 
 
 @register
-class BroadcastTo(Op):
+class BroadcastToOp(Op):
     """f(x) = x repeated along broadcast axes; the gradient is summed back (by the engine)."""
 
     name = "broadcast_to"
@@ -66,7 +66,7 @@ def _has_array_index(index: Any) -> bool:
 
 
 @register
-class Index(Op):
+class IndexOp(Op):
     """f(x) = x[index] (slices, integer arrays, boolean masks).
 
     The gradient is scattered back into zeros of x's shape. NOTE: with integer-array
@@ -111,7 +111,7 @@ def _index_text(index: Any) -> str:
 
 
 @register
-class Concatenate(Op):
+class ConcatenateOp(Op):
     """f(x1, ..., xn) = the inputs joined along axis; the gradient is split back."""
 
     name = "concatenate"
@@ -128,7 +128,7 @@ class Concatenate(Op):
 
 
 @register
-class Stack(Op):
+class StackOp(Op):
     """f(x1, ..., xn) = the inputs stacked along a new axis; the gradient is unstacked."""
 
     name = "stack"

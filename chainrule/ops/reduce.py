@@ -42,7 +42,7 @@ class _Reduction(Op):
 
 
 @register
-class Sum(_Reduction):
+class SumOp(_Reduction):
     """f(x) = sum of x over axis;  every element gets the upstream gradient."""
 
     name = "sum"
@@ -57,7 +57,7 @@ class Sum(_Reduction):
 
 
 @register
-class Mean(_Reduction):
+class MeanOp(_Reduction):
     """f(x) = (1/n) sum of x over axis;  every element gets upstream / n."""
 
     name = "mean"
@@ -106,7 +106,7 @@ def _count(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> int:
 
 
 @register
-class Var(_Reduction):
+class VarOp(_Reduction):
     """f(x) = sum (x - mean)^2 / (n - ddof);  f'(x_i) = 2 (x_i - mean) / (n - ddof)."""
 
     name = "var"
@@ -144,7 +144,7 @@ class _Extremum(_Reduction):
 
 
 @register
-class Max(_Extremum):
+class MaxOp(_Extremum):
     """f(x) = max of x over axis."""
 
     name = "max"
@@ -152,7 +152,7 @@ class Max(_Extremum):
 
 
 @register
-class Min(_Extremum):
+class MinOp(_Extremum):
     """f(x) = min of x over axis."""
 
     name = "min"
@@ -169,7 +169,7 @@ def _stable_logsumexp(x: ndarray, axis: tuple[int, ...] | int | None) -> ndarray
 
 
 @register
-class LogSumExp(_Reduction):
+class LogSumExpOp(_Reduction):
     """f(x) = ln sum_i e^(x_i);  f'(x_i) = softmax(x)_i."""
 
     name = "logsumexp"
@@ -186,7 +186,7 @@ class LogSumExp(_Reduction):
 
 
 @register
-class Softmax(Op):
+class SoftmaxOp(Op):
     """s_i = e^(x_i) / sum_j e^(x_j);  ds/dx applied to g: s * (g - sum(g * s))."""
 
     name = "softmax"
@@ -204,7 +204,7 @@ class Softmax(Op):
 
 
 @register
-class LogSoftmax(Op):
+class LogSoftmaxOp(Op):
     """f(x)_i = x_i - ln sum_j e^(x_j);  applied to g: g - softmax(x) * sum(g)."""
 
     name = "log_softmax"

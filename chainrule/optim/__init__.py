@@ -8,7 +8,7 @@ for X, y in loader:
     opt.step()
 """
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from chainrule.optim.adam import Adam, AdamW
 from chainrule.optim.lr_scheduler import CosineAnnealingLR, ExponentialLR, LRScheduler, StepLR
@@ -17,6 +17,7 @@ from chainrule.optim.rmsprop import RMSprop
 from chainrule.optim.sgd import SGD
 
 __all__ = [
+    "OPTIMIZERS",
     "SGD",
     "Adam",
     "AdamW",
@@ -25,17 +26,36 @@ __all__ = [
     "LRScheduler",
     "Optimizer",
     "RMSprop",
+    "Registered",
     "StepLR",
     "get_optimizer",
 ]
 
-_OPTIMIZERS = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "rmsprop": RMSprop}
+
+class Registered(NamedTuple):
+    """An optimizer known by name, and the learning rate to start from when a tool builds it by name."""
+
+    cls: type[Optimizer]
+    lr: float
+
+
+#: Optimizers by name (``get_optimizer``, the command line's ``--optimizer``). ``lr`` is what they
+#: start from when built by name without one (``chainrule train``'s ``--lr`` default): a rate that
+#: trains the small networks of the examples. The classes' own defaults are PyTorch's (SGD 1e-3,
+#: RMSprop 1e-2), for code written against PyTorch.
+OPTIMIZERS: dict[str, Registered] = {
+    "sgd": Registered(SGD, 0.1),
+    "adam": Registered(Adam, 1e-3),
+    "adamw": Registered(AdamW, 1e-3),
+    "rmsprop": Registered(RMSprop, 1e-3),
+}
 
 
 def get_optimizer(name: str, params: Any, **options: Any) -> Optimizer:
-    """Build an optimizer by name ("sgd", "adam", "adamw", "rmsprop")."""
+    """Build an optimizer by name ("sgd", "adam", "adamw", "rmsprop"); without ``lr``, the registry's."""
     try:
-        cls = _OPTIMIZERS[name.lower()]
-    except KeyError:
-        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(_OPTIMIZERS)}") from None
-    return cls(params, **options)
+        entry = OPTIMIZERS[name.lower()]
+    except (KeyError, AttributeError):
+        raise ValueError(f"unknown optimizer {name!r}; choose one of {', '.join(OPTIMIZERS)}") from None
+    options.setdefault("lr", entry.lr)
+    return entry.cls(params, **options)

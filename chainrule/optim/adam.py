@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from chainrule.autograd.tensor import Tensor
 from chainrule.optim.optimizer import Optimizer, ParamsT, check_hyper
-from chainrule.tensor import Tensor
 
 
 class Adam(Optimizer):
@@ -23,6 +23,8 @@ class Adam(Optimizer):
     """
 
     _decoupled = False
+    _numbers: ClassVar[dict[str, dict[str, Any]]] = {**Optimizer._numbers, "eps": {}}
+    _switches = (*Optimizer._switches, "amsgrad")
 
     def __init__(
         self,
@@ -48,10 +50,6 @@ class Adam(Optimizer):
             check_hyper("beta1", betas[0], high=1.0, open_high=True, owner=name),
             check_hyper("beta2", betas[1], high=1.0, open_high=True, owner=name),
         )
-        group["eps"] = check_hyper("eps", group["eps"], owner=name)
-        group["weight_decay"] = check_hyper("weight_decay", group["weight_decay"], owner=name)
-        group["amsgrad"] = bool(group["amsgrad"])
-        group["maximize"] = bool(group["maximize"])
 
     def _update(self, param: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
         lr, wd = group["lr"], group["weight_decay"]

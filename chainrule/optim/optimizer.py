@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from chainrule.grad_mode import enable_grad, no_grad
-from chainrule.tensor import Tensor
+from chainrule.autograd.grad_mode import enable_grad, no_grad
+from chainrule.autograd.tensor import Tensor
 
 ParamsT = Iterable[Tensor] | Iterable[Mapping[str, Any]]
 
@@ -52,11 +52,16 @@ def check_hyper(
 class Optimizer:
     """Base class of all optimizers.
 
-    Subclasses set ``defaults`` (a dict of hyperparameters), validate them in
-    ``_validate(group)``, and implement ``_update(param, grad, state, group)``, which
+    Subclasses set ``defaults`` (a dict of hyperparameters), declare which of them are
+    bounded numbers (``_numbers``) and which are switches (``_switches``), check anything
+    else in ``_validate(group)``, and implement ``_update(param, grad, state, group)``, which
     changes ``param.data`` in place. ``state`` is the per-parameter dict (momentum
     buffers, step counts), created empty on the parameter's first update.
     """
+
+    #: hyperparameters every optimizer has: checked numbers (``check_hyper`` bounds) and switches
+    _numbers: ClassVar[dict[str, dict[str, Any]]] = {"lr": {}, "weight_decay": {}}
+    _switches: ClassVar[tuple[str, ...]] = ("maximize",)
 
     def __init__(self, params: ParamsT, defaults: dict[str, Any]) -> None:
         self.defaults = dict(defaults)
@@ -117,8 +122,17 @@ class Optimizer:
         self.param_groups.append(full)
 
     def _validate(self, group: dict[str, Any]) -> None:
-        """Check the hyperparameters of one group (subclasses; raise ValueError/TypeError)."""
-        group["lr"] = check_hyper("lr", group["lr"], owner=type(self).__name__)
+        """Check the hyperparameters of one group: numbers within their bounds, switches as bools.
+
+        Subclasses with other rules extend this (raising ValueError or TypeError).
+        """
+        owner = type(self).__name__
+        for name, bounds in self._numbers.items():
+            if name in group:
+                group[name] = check_hyper(name, group[name], owner=owner, **bounds)
+        for name in self._switches:
+            if name in group:
+                group[name] = bool(group[name])
 
     # ----------------------------------------------------------------- stepping
     def zero_grad(self, set_to_none: bool = True) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from chainrule.optim.optimizer import Optimizer, ParamsT, check_hyper
-from chainrule.tensor import Tensor
+from chainrule.autograd.tensor import Tensor
+from chainrule.optim.optimizer import Optimizer, ParamsT
 
 
 class RMSprop(Optimizer):
@@ -44,14 +44,13 @@ class RMSprop(Optimizer):
         )
         super().__init__(params, defaults)
 
-    def _validate(self, group: dict[str, Any]) -> None:
-        super()._validate(group)
-        group["alpha"] = check_hyper("alpha", group["alpha"], high=1.0, owner="RMSprop")
-        group["eps"] = check_hyper("eps", group["eps"], owner="RMSprop")
-        group["weight_decay"] = check_hyper("weight_decay", group["weight_decay"], owner="RMSprop")
-        group["momentum"] = check_hyper("momentum", group["momentum"], owner="RMSprop")
-        group["centered"] = bool(group["centered"])
-        group["maximize"] = bool(group["maximize"])
+    _numbers: ClassVar[dict[str, dict[str, Any]]] = {
+        **Optimizer._numbers,
+        "alpha": {"high": 1.0},
+        "eps": {},
+        "momentum": {},
+    }
+    _switches = (*Optimizer._switches, "centered")
 
     def _update(self, param: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
         alpha = group["alpha"]

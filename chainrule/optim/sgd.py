@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from chainrule.autograd.tensor import Tensor
 from chainrule.backend import const
-from chainrule.optim.optimizer import Optimizer, ParamsT, check_hyper
-from chainrule.tensor import Tensor
+from chainrule.optim.optimizer import Optimizer, ParamsT
 
 
 class SGD(Optimizer):
@@ -46,13 +46,11 @@ class SGD(Optimizer):
         )
         super().__init__(params, defaults)
 
+    _numbers: ClassVar[dict[str, dict[str, Any]]] = {**Optimizer._numbers, "momentum": {}, "dampening": {}}
+    _switches = (*Optimizer._switches, "nesterov")
+
     def _validate(self, group: dict[str, Any]) -> None:
         super()._validate(group)
-        group["momentum"] = check_hyper("momentum", group["momentum"], owner="SGD")
-        group["dampening"] = check_hyper("dampening", group["dampening"], owner="SGD")
-        group["weight_decay"] = check_hyper("weight_decay", group["weight_decay"], owner="SGD")
-        group["nesterov"] = bool(group["nesterov"])
-        group["maximize"] = bool(group["maximize"])
         if group["nesterov"] and (group["momentum"] <= 0 or group["dampening"] != 0):
             raise ValueError("SGD: Nesterov momentum requires momentum > 0 and dampening = 0")
 

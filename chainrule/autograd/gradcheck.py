@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.grad_mode import enable_grad, no_grad
-from chainrule.tensor import Tensor
+from chainrule.autograd.grad_mode import enable_grad, no_grad
+from chainrule.autograd.tensor import Tensor
 
 
 class GradcheckError(AssertionError):
@@ -79,9 +79,9 @@ def _graph_leaves(root: Tensor) -> list[Tensor]:
     stack = [root]
     while stack:
         t = stack.pop()
-        node = t._node
+        node = t._grad_fn
         if node is None:
-            if t._rg:
+            if t._requires_grad:
                 leaves[id(t)] = t
             continue
         if id(node) in seen:

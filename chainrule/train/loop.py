@@ -11,8 +11,8 @@ One epoch = one pass over the shuffled training set in minibatches: forward, los
 are averages over its minibatches, measured as they were trained on (as Keras and most
 PyTorch loops report); ``val_*`` values are measured after the epoch, in eval mode.
 
-``History``, the callbacks and the progress display live in ``chainrule.callbacks``, losses
-and metrics by name in ``chainrule.objectives``; all of them are importable from here too.
+``History``, the callbacks and the progress display live in ``chainrule.train.callbacks``, losses
+and metrics by name in ``chainrule.train.objectives``; ``chainrule.train`` exports them all.
 """
 
 from __future__ import annotations
@@ -24,9 +24,11 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.callbacks import (
+from chainrule.autograd.grad_mode import no_grad
+from chainrule.autograd.tensor import Tensor
+from chainrule.data.loader import DataLoader, as_array
+from chainrule.train.callbacks import (
     Callback,
-    EarlyStopping,
     FitState,
     History,
     LambdaCallback,
@@ -34,10 +36,7 @@ from chainrule.callbacks import (
     progress_bar,
     progress_enabled,
 )
-from chainrule.data.loader import DataLoader, as_array
-from chainrule.grad_mode import no_grad
-from chainrule.objectives import LossLike, MetricFn, accuracy, resolve_loss, resolve_metrics
-from chainrule.tensor import Tensor
+from chainrule.train.objectives import LossLike, MetricFn, resolve_loss, resolve_metrics
 
 
 # ===================================================================== fit / evaluate / predict
@@ -257,7 +256,7 @@ def fit(
 
 def _compiled_step(model: Any, loss_fn: Callable[[Tensor, Tensor], Tensor]) -> Any:
     """forward + loss captured by ``chainrule.compile``; returns (loss, outputs) per batch."""
-    from chainrule.compile_mode import compile as capture
+    from chainrule.autograd.compile import compile as capture
 
     modules = list(model.modules()) if hasattr(model, "modules") else []
     with _Mode(model, True):
@@ -288,19 +287,4 @@ def param_groups(model: Any, weight_decay: float) -> list[dict[str, Any]]:
     return groups + ([{"params": rest, "weight_decay": 0.0}] if rest else [])
 
 
-__all__ = [
-    "Callback",
-    "EarlyStopping",
-    "FitState",
-    "History",
-    "LambdaCallback",
-    "accuracy",
-    "evaluate",
-    "fit",
-    "format_logs",
-    "param_groups",
-    "predict",
-    "progress_enabled",
-    "resolve_loss",
-    "resolve_metrics",
-]
+__all__ = ["evaluate", "fit", "param_groups", "predict"]

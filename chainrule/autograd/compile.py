@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.engine import _accumulate_leaf, _count_uses, unbroadcast
+from chainrule.autograd.grad_mode import no_grad, refresh_flags, state
+from chainrule.autograd.tensor import Tensor
 from chainrule.backend import ndarray, xp
-from chainrule.engine import _accumulate_leaf, _count_uses, unbroadcast
-from chainrule.grad_mode import no_grad, refresh_flags, state
 from chainrule.ops.base import Op
-from chainrule.tensor import Tensor
 
 
 class CompileError(RuntimeError):
@@ -88,15 +88,15 @@ class _Program:
             refs: list[tuple[int, Any]] = []
             for t in inputs:
                 slot = slot_of.get(id(t))
-                if slot is None and t._node is None and not t._rg:
+                if slot is None and t._grad_fn is None and not t._requires_grad:
                     # A new constant tensor around an argument's own array is that argument.
                     slot = arg_ids.get(id(t.data))
                 if slot is not None:
                     refs.append((_SLOT, slot))
-                elif t._node is not None:
+                elif t._grad_fn is not None:
                     raise CompileError(
                         f"compile: op '{node.name}' uses a tensor computed outside the compiled function "
-                        f"(made by '{t._node.name}'): pass it as an argument or detach it"
+                        f"(made by '{t._grad_fn.name}'): pass it as an argument or detach it"
                     )
                 else:
                     refs.append((_EXT, t))
@@ -109,7 +109,7 @@ class _Program:
             if id(o) not in slot_of:
                 raise CompileError("compile: fn must return tensors computed from its arguments by chainrule ops")
             self.output_slots.append(slot_of[id(o)])
-        self.differentiable = bool(outputs) and outputs[0]._node is not None
+        self.differentiable = bool(outputs) and outputs[0]._grad_fn is not None
         if self.differentiable:
             self._schedule(outputs[0], node_index, args)
         self.generation = 0
@@ -121,28 +121,28 @@ class _Program:
 
     def _schedule(self, root: Tensor, node_index: dict[int, int], args: tuple[Tensor, ...]) -> None:
         """Replicate the engine's processing order once (it depends only on the graph)."""
-        for node in _count_uses(root._node):
+        for node in _count_uses(root._grad_fn):
             if id(node) not in node_index:
                 raise CompileError(
                     f"compile: op '{node.name}' was not recorded by the tracer "
                     "(custom chainrule.Function ops cannot be captured yet)"
                 )
-        uses = _count_uses(root._node)
+        uses = _count_uses(root._grad_fn)
         arg_slot = {id(a): i for i, a in enumerate(args)}
-        self.root_index = node_index[id(root._node)]
+        self.root_index = node_index[id(root._grad_fn)]
         leaves: list[Tensor] = []
-        self.grad_args = [i for i, a in enumerate(args) if a._rg]
+        self.grad_args = [i for i, a in enumerate(args) if a._requires_grad]
         order: list[tuple[int, list[tuple[int, Any, tuple[int, ...]]]]] = []
-        has_grad = {id(root._node)}
-        ready = [root._node]
+        has_grad = {id(root._grad_fn)}
+        ready = [root._grad_fn]
         while ready:
             node = ready.pop()
             edges: list[tuple[int, Any, tuple[int, ...]]] = []
             for t, need in zip(node.inputs, node.needs_input_grad):
-                parent = t._node
+                parent = t._grad_fn
                 shape = t.data.shape
                 if parent is None:
-                    if not t._rg:
+                    if not t._requires_grad:
                         edges.append((-1, None, shape))
                     elif id(t) in arg_slot:
                         edges.append((_ARG, arg_slot[id(t)], shape))
@@ -278,7 +278,7 @@ class CompiledFunction:
         signature = [state.grad_enabled]
         for t in tensors:
             data = t.data
-            signature += (data.shape, data.dtype, t._rg)
+            signature += (data.shape, data.dtype, t._requires_grad)
         key = tuple(signature)
         program = self.programs.get(key)
         if program is None:
@@ -301,11 +301,11 @@ class CompiledFunction:
             node.needs_input_grad = program.needs
             node.retained = None
             node.trace = None
-            first._rg = True
-            first._node = node
+            first._requires_grad = True
+            first._grad_fn = node
         else:
-            first._rg = False
-            first._node = None
+            first._requires_grad = False
+            first._grad_fn = None
         if self._single:
             return first
         return (first, *[Tensor._wrap(v) for v in values[1:]])

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from chainrule.autograd.grad_mode import state
+from chainrule.autograd.tensor import Tensor
 from chainrule.backend import ONE, ndarray, speedups, xp
-from chainrule.grad_mode import state
 from chainrule.ops.base import check_finite
-from chainrule.tensor import Tensor
 
 if TYPE_CHECKING:
     from chainrule.ops.base import Op
@@ -93,7 +93,7 @@ def _count_uses(root: Op) -> dict[Op, int]:
     while stack:
         node = stack.pop()
         for t in node.inputs:
-            parent = t._node
+            parent = t._grad_fn
             if parent is not None:
                 if parent in uses:
                     uses[parent] += 1
@@ -116,11 +116,11 @@ def _second_backward(node: Op) -> None:
 
 def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None:
     """Backpropagate from ``root``; see ``Tensor.backward``."""
-    node = root._node
+    node = root._grad_fn
     if grad is None and node is not None and root.data.ndim == 0:
         upstream = ONE[root.data.dtype]  # the common ``loss.backward()``: nothing to check
     else:
-        if not root._rg:
+        if not root._requires_grad:
             raise RuntimeError(
                 "backward(): this tensor does not require grad and has no graph: make the inputs "
                 "with requires_grad=True (and do not compute it under no_grad)"
@@ -134,9 +134,9 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
     if _walk is not None and not anomaly:
         _walk(node, upstream, retain_graph)
         return
-    uses = _count_uses(root._node)
-    pending: dict[Op, ndarray] = {root._node: upstream}
-    ready = [root._node]
+    uses = _count_uses(root._grad_fn)
+    pending: dict[Op, ndarray] = {root._grad_fn: upstream}
+    ready = [root._grad_fn]
     pop_ready, push_ready, pop_pending, get_pending = ready.pop, ready.append, pending.pop, pending.get
     while ready:
         node = pop_ready()
@@ -154,7 +154,7 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
             node.saved = RELEASED
             node.inputs = ()
         for t, dg in zip(inputs, downstream):
-            parent = t._node
+            parent = t._grad_fn
             if dg is not None:
                 shape = t.data.shape
                 if dg.shape != shape:
@@ -162,7 +162,7 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
                 if anomaly:
                     check_finite("gradient flowing back to input", node, dg)
                 if parent is None:
-                    if t._rg:
+                    if t._requires_grad:
                         _accumulate_leaf(t, dg, g)
                     continue
                 # NOTE: gradients add at branches: a parent used twice gets the sum.

@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.grad_mode import state
+from chainrule.autograd.tensor import Tensor
 from chainrule.backend import ndarray, xp
-from chainrule.grad_mode import state
 from chainrule.ops.base import Op, check_finite, user_frame
-from chainrule.tensor import Tensor
 
 
 def _constant(value: Any) -> Tensor:
@@ -81,7 +81,7 @@ class Function(Op):
         ctx.retained = None
         ctx.trace = None
         inputs = tuple(a if isinstance(a, Tensor) else _constant(a) for a in args)
-        ctx.needs_input_grad = tuple(t._rg for t in inputs)
+        ctx.needs_input_grad = tuple(t._requires_grad for t in inputs)
         out = cls.forward(ctx, *[a.data if isinstance(a, Tensor) else a for a in args])
         if isinstance(out, Tensor):
             out = out.data

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.tensor import Tensor
 from chainrule.data.loader import as_array
-from chainrule.tensor import Tensor
 
 LossLike = str | Callable[[Tensor, Any], Tensor]
 MetricFn = Callable[[np.ndarray, np.ndarray], float]

@@ -4,7 +4,7 @@
     chainrule predict --model runs/digits/model.safetensors
 
 Bad arguments print one line, ``chainrule: error: ...``, on stderr and exit with status 2.
-This module parses the command line; what each command does is in ``chainrule.cli_commands``,
+This module parses the command line; what each command does is in ``chainrule.cli.commands``,
 which loads heavy modules inside the commands, so ``chainrule --help`` stays fast.
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-import chainrule.cli_commands as commands
-from chainrule.cli_commands import DEFAULT_LR, UsageError, confusion_matrix, format_confusion
+import chainrule.cli.commands as commands
+from chainrule.cli.commands import DEFAULT_LR, UsageError, confusion_matrix, format_confusion
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1

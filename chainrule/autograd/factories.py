@@ -6,8 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.tensor import Tensor, _check_grad_dtype
 from chainrule.backend import xp
-from chainrule.tensor import Tensor, _check_grad_dtype
 
 _F32 = np.dtype(np.float32)
 
@@ -22,7 +22,7 @@ def _leaf(data: np.ndarray, requires_grad: bool, name: str | None = None) -> Ten
     t = Tensor._wrap(data)
     if requires_grad:
         _check_grad_dtype(data.dtype)
-        t._rg = True
+        t._requires_grad = True
     t.name = name
     return t
 

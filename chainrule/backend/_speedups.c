@@ -1,4 +1,4 @@
-/* chainrule._speedups: the engine's bookkeeping in C (optional; pure-Python twins exist).
+/* chainrule.backend._speedups: the engine's bookkeeping in C (optional; pure-Python twins exist).
  *
  * What lives here is bookkeeping: creating the graph node and the result tensor of
  * an op (apply, apply1, apply2) and the reverse walk of backward() (walk); and array kernels
@@ -7,7 +7,7 @@
  * runs, in one call instead of several. Every op's forward
  * and local gradient stays a Python method of its Op class, called from here exactly as
  * the Python engine calls it, so the chain-rule code a reader studies is the code that
- * runs. chainrule/ops/base.py and chainrule/engine.py hold the Python versions; the tests
+ * runs. chainrule/ops/base.py and chainrule/autograd/engine.py hold the Python versions; the tests
  * run the engine through both.
  *
  * The Tensor and Op classes keep their attributes in __slots__; configure_apply() looks up each
@@ -25,7 +25,7 @@
 /* ------------------------------------------------------------------ configuration */
 
 static PyTypeObject *TensorType, *OpType;
-static PyObject *State;           /* chainrule.grad_mode.state (thread-local) */
+static PyObject *State;           /* chainrule.autograd.grad_mode.state (thread-local) */
 static PyObject *PyApply, *PyApply1, *PyApply2; /* the Python twins: every unusual case goes there */
 static PyObject *RaiseForwardError; /* (op, inputs, err) -> raises the named error */
 static PyObject *Released;        /* engine.RELEASED */
@@ -40,7 +40,7 @@ static int configured_apply = 0, configured_walk = 0;
 
 #define KEEP(var, value) do { Py_XSETREF(var, (value)); Py_INCREF(var); } while (0)
 
-static Py_ssize_t off_data, off_grad, off_rg, off_node, off_name;
+static Py_ssize_t off_data, off_grad, off_requires_grad, off_grad_fn, off_name;
 static Py_ssize_t off_inputs, off_needs, off_retained, off_saved, off_trace;
 
 #define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
@@ -93,7 +93,7 @@ configure_apply(PyObject *self, PyObject *args, PyObject *kwargs)
         return NULL;
     PyTypeObject *tt = (PyTypeObject *)tensor_type, *ot = (PyTypeObject *)op_type;
     if (slot_offset(tt, "data", &off_data) || slot_offset(tt, "grad", &off_grad) ||
-        slot_offset(tt, "_rg", &off_rg) || slot_offset(tt, "_node", &off_node) ||
+        slot_offset(tt, "_requires_grad", &off_requires_grad) || slot_offset(tt, "_grad_fn", &off_grad_fn) ||
         slot_offset(tt, "name", &off_name) || slot_offset(ot, "inputs", &off_inputs) ||
         slot_offset(ot, "needs_input_grad", &off_needs) || slot_offset(ot, "retained", &off_retained) ||
         slot_offset(ot, "saved", &off_saved) || slot_offset(ot, "trace", &off_trace))
@@ -156,7 +156,7 @@ plain_op(PyObject *op)
 static inline int
 plain_tensor(PyObject *x)
 {
-    return PyObject_TypeCheck(x, TensorType) && SLOT(x, off_data) != NULL && SLOT(x, off_rg) != NULL;
+    return PyObject_TypeCheck(x, TensorType) && SLOT(x, off_data) != NULL && SLOT(x, off_requires_grad) != NULL;
 }
 
 /* The forward failed: ValueError and IndexError are re-raised naming the op, the shapes
@@ -210,12 +210,12 @@ make_result(PyObject *node, PyObject *data, int record)
     if (record) {
         set_slot(node, off_retained, Py_None);
         set_slot(node, off_trace, Py_None);
-        set_slot(out, off_rg, Py_True);
-        set_slot(out, off_node, node);
+        set_slot(out, off_requires_grad, Py_True);
+        set_slot(out, off_grad_fn, node);
     }
     else {
-        set_slot(out, off_rg, Py_False);
-        set_slot(out, off_node, Py_None);
+        set_slot(out, off_requires_grad, Py_False);
+        set_slot(out, off_grad_fn, Py_None);
     }
     return out;
 }
@@ -252,7 +252,7 @@ apply_core(PyObject *fallback, PyObject *const *args, Py_ssize_t nargsf, PyObjec
     int any = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         call[2 + i] = Py_NewRef(SLOT(args[1 + i], off_data));
-        any |= SLOT(args[1 + i], off_rg) == Py_True;
+        any |= SLOT(args[1 + i], off_requires_grad) == Py_True;
     }
     for (Py_ssize_t k = 0; k < nkw; k++)
         call[2 + n + k] = args[nargs + k];
@@ -271,7 +271,7 @@ apply_core(PyObject *fallback, PyObject *const *args, Py_ssize_t nargsf, PyObjec
         if (n == 1)
             needs = Py_NewRef(NeedsT);
         else if (n == 2) {
-            int need_a = SLOT(args[1], off_rg) == Py_True, need_b = SLOT(args[2], off_rg) == Py_True;
+            int need_a = SLOT(args[1], off_requires_grad) == Py_True, need_b = SLOT(args[2], off_requires_grad) == Py_True;
             needs = Py_NewRef(need_a ? (need_b ? NeedsTT : NeedsTF) : NeedsFT);
         }
         else
@@ -287,7 +287,7 @@ apply_core(PyObject *fallback, PyObject *const *args, Py_ssize_t nargsf, PyObjec
             PyObject *t = args[1 + i];
             PyTuple_SET_ITEM(inputs, i, Py_NewRef(t));
             if (n > 2)
-                PyTuple_SET_ITEM(needs, i, Py_NewRef(SLOT(t, off_rg) == Py_True ? Py_True : Py_False));
+                PyTuple_SET_ITEM(needs, i, Py_NewRef(SLOT(t, off_requires_grad) == Py_True ? Py_True : Py_False));
         }
         give_slot(node, off_inputs, inputs);
         give_slot(node, off_needs, needs);
@@ -367,11 +367,11 @@ stack_free(Stack *s)
 static inline PyObject *
 node_of(PyObject *t)
 {
-    if (!PyObject_TypeCheck(t, TensorType) || SLOT(t, off_node) == NULL || SLOT(t, off_data) == NULL) {
+    if (!PyObject_TypeCheck(t, TensorType) || SLOT(t, off_grad_fn) == NULL || SLOT(t, off_data) == NULL) {
         PyErr_SetString(PyExc_TypeError, "backward(): a graph node has an input that is not a Tensor");
         return NULL;
     }
-    return SLOT(t, off_node);
+    return SLOT(t, off_grad_fn);
 }
 
 static inline PyObject *
@@ -594,7 +594,7 @@ route(PyObject *t, PyObject *dg, PyObject *upstream, Graph *graph, Stack *ready,
                 goto done;
         }
         if (entry == NULL) {
-            err = SLOT(t, off_rg) == Py_True ? accumulate_leaf(t, dg, upstream) : 0;
+            err = SLOT(t, off_requires_grad) == Py_True ? accumulate_leaf(t, dg, upstream) : 0;
             goto done;
         }
         /* NOTE: gradients add at branches: a parent used twice gets the sum. */
@@ -623,7 +623,7 @@ done:
     return err;
 }
 
-/* walk(root_node, upstream, retain_graph): engine.backward's loop (see engine.py for the steps). */
+/* walk(root_node, upstream, retain_graph): engine.backward's loop (see autograd/engine.py for the steps). */
 static PyObject *
 walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -679,7 +679,7 @@ walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             goto node_error;
         Py_INCREF(inputs);
         if (!retain) {
-            /* NOTE: the node lets go of its saved values and of its inputs (see engine.py). */
+            /* NOTE: the node lets go of its saved values and of its inputs (see autograd/engine.py). */
             release(node);
         }
         PyObject *grads = PySequence_Fast(downstream, "backward(): an op's local gradient must be a tuple");
@@ -1416,7 +1416,7 @@ static PyMethodDef methods[] = {
     {"configure_apply", (PyCFunction)(void (*)(void))configure_apply, METH_VARARGS | METH_KEYWORDS,
      "Hand over the classes, the thread-local state and apply's Python helpers (ops/base.py does this)."},
     {"configure_walk", (PyCFunction)(void (*)(void))configure_walk, METH_VARARGS | METH_KEYWORDS,
-     "Hand over backward's Python helpers (engine.py does this)."},
+     "Hand over backward's Python helpers (autograd/engine.py does this)."},
     {"apply", (PyCFunction)(void (*)(void))apply, METH_FASTCALL | METH_KEYWORDS,
      "apply(op, *inputs, **attrs): ops.base.apply in C."},
     {"apply1", (PyCFunction)(void (*)(void))apply1, METH_FASTCALL,
@@ -1450,7 +1450,7 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_speedups", "The engine's bookkeeping in C (see chainrule/_speedups.c).", -1, methods,
+    PyModuleDef_HEAD_INIT, "_speedups", "The engine's bookkeeping in C (see chainrule/backend/_speedups.c).", -1, methods,
 };
 
 PyMODINIT_FUNC

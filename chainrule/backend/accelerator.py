@@ -1,27 +1,33 @@
-"""The array namespace behind every op.
+"""The optional C extension (``chainrule/backend/_speedups.c``): loaded once, checked once.
 
-All op rules call ``xp`` (the NumPy API) instead of importing NumPy directly, so a
-library with the same API (CuPy, for a GPU) can be swapped in here later without
-touching a single op rule.
+Two things come from the one extension module:
+
+* ``speedups``: the engine's bookkeeping in C, a drop-in for the Python twins of ``apply``
+  (chainrule/ops/base.py, which swaps them in at its end) and of the backward walk
+  (chainrule/autograd/engine.py, likewise). The op rules themselves stay in Python.
+* ``kernels``: the same module once its array kernels have been compared with this NumPy
+  build's results, bit for bit (``None`` if they differ, or without the extension). The op
+  rules call a kernel where one exists and fall back to their NumPy code when it declines.
+
+Turn it all off with the environment variable ``CHAINRULE_PURE_PYTHON=1`` (set before
+importing chainrule); ``accelerated()`` says which engine runs.
 """
 
 from __future__ import annotations
 
-import math
 import os
 import warnings
 from types import ModuleType
 
 import numpy
 
-xp = numpy
-ndarray = numpy.ndarray
+from chainrule.backend.array_api import ndarray
 
-__all__ = ["ONE", "ZERO", "accelerated", "const", "const_key", "kernels", "ndarray", "speedups", "xp"]
+__all__ = ["accelerated", "kernels", "speedups"]
 
 
 def _load_speedups() -> ModuleType | None:
-    """The optional C bookkeeping (chainrule/_speedups.c), unless missing or switched off.
+    """The optional C bookkeeping (chainrule/backend/_speedups.c), unless missing or switched off.
 
     Setting the environment variable ``CHAINRULE_PURE_PYTHON=1`` before importing chainrule
     keeps the pure-Python engine (the tests run the engine both ways).
@@ -29,7 +35,7 @@ def _load_speedups() -> ModuleType | None:
     if os.environ.get("CHAINRULE_PURE_PYTHON", "") not in ("", "0"):
         return None
     try:
-        from chainrule import _speedups
+        from chainrule.backend import _speedups
     except ImportError:
         return None
     return _speedups
@@ -42,7 +48,7 @@ def _kernels_agree(k: ModuleType) -> bool:
     """Whether the C extension's array kernels give this NumPy build's results bit for bit.
 
     The kernels call NumPy's own inner loops the way NumPy's reductions call them (see
-    chainrule/_speedups.c). A NumPy build that starts a sum elsewhere or loops differently
+    chainrule/backend/_speedups.c). A NumPy build that starts a sum elsewhere or loops differently
     would make them disagree, so chainrule compares them with the rules' NumPy code once, at
     import, on arrays that exercise every step (under a millisecond).
     """
@@ -102,57 +108,3 @@ kernels = _load_kernels()
 def accelerated() -> bool:
     """True when the engine's bookkeeping (apply and the backward walk) runs in C."""
     return speedups is not None
-
-
-_CONSTANTS: dict[tuple[object, ...], ndarray] = {}
-
-
-def const_key(value: float, dtype: object) -> tuple[object, ...]:
-    """The cache key of a constant: (value, dtype), with the sign for zeros.
-
-    NOTE: -0.0 == 0.0 (and they hash alike), so without the sign a cached +0.0 would be
-    returned for -0.0 and the sign of a zero result could flip.
-    """
-    if value == 0:
-        return (value, dtype, math.copysign(1.0, value))
-    return (value, dtype)
-
-
-def const(value: float, dtype: object) -> ndarray:
-    """A cached read-only 0-d array of ``dtype``.
-
-    NumPy converts a Python number on every call (about 1 us on a tiny array); a 0-d
-    array of the operand's dtype is used as is, so op rules write ``const(1, x.dtype) - x``.
-    """
-    if value:  # the hot path: no separate key for nonzero values
-        array = _CONSTANTS.get((value, dtype))
-        if array is not None:
-            return array
-    key = const_key(value, dtype)
-    array = _CONSTANTS.get(key)
-    if array is None:
-        if len(_CONSTANTS) >= 4096:  # e.g. a learning rate that changes every step
-            _CONSTANTS.clear()
-        array = xp.asarray(value, dtype=dtype)
-        array.flags.writeable = False
-        _CONSTANTS[key] = array
-    return array
-
-
-class _PerDtype(dict):
-    """``ONE[x.dtype]``: the cached constant of one value for each dtype.
-
-    The op rules' most frequent constants; a dict lookup costs a third of a ``const`` call.
-    """
-
-    def __init__(self, value: float) -> None:
-        super().__init__()
-        self.value = value
-
-    def __missing__(self, dtype: object) -> ndarray:
-        array = self[dtype] = const(self.value, dtype)
-        return array
-
-
-ONE = _PerDtype(1)
-ZERO = _PerDtype(0)

@@ -22,7 +22,7 @@ class UsageError(Exception):
 
 
 def demo_command(args: argparse.Namespace) -> int:
-    from chainrule.demo import train_xor
+    from chainrule.cli.demo import train_xor
 
     train_xor(steps=args.steps, lr=args.lr, seed=args.seed)
     return 0
