@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from chainrule.autograd.grad_mode import state
 from chainrule.autograd.tensor import Tensor
@@ -114,8 +114,28 @@ def _second_backward(node: Op) -> None:
     raise RuntimeError(_SECOND_BACKWARD.format(name=node.name))
 
 
-def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None:
-    """Backpropagate from ``root``; see ``Tensor.backward``."""
+class BackwardObserver(Protocol):
+    """What ``backward(..., observer=...)`` reports, step by step (``chainrule.explain`` records it).
+
+    ``step`` is called once per node, in the order the walk runs them, right after the node's
+    rule computed ``downstream`` (one array or None per input, before ``unbroadcast``) from
+    ``upstream`` and while its saved values are still there. ``arrive`` is called for every
+    gradient that reaches an input tensor (after ``unbroadcast``); ``total`` is what that input
+    holds after the addition, ``is total`` the contribution itself when it was the first to arrive.
+    """
+
+    def step(self, node: Op, upstream: ndarray, downstream: tuple[ndarray | None, ...]) -> None: ...
+
+    def arrive(self, node: Op, target: Tensor, contribution: ndarray, total: ndarray) -> None: ...
+
+
+def backward(
+    root: Tensor, grad: Any = None, retain_graph: bool = False, observer: BackwardObserver | None = None
+) -> None:
+    """Backpropagate from ``root``; see ``Tensor.backward``.
+
+    With an ``observer``, the walk runs in Python (never the C twin) and reports each step to it.
+    """
     node = root._grad_fn
     if grad is None and node is not None and root.data.ndim == 0:
         upstream = ONE[root.data.dtype]  # the common ``loss.backward()``: nothing to check
@@ -131,7 +151,7 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
             return
 
     anomaly = state.anomaly
-    if _walk is not None and not anomaly:
+    if _walk is not None and not anomaly and observer is None:
         _walk(node, upstream, retain_graph)
         return
     uses = _count_uses(root._grad_fn)
@@ -147,6 +167,8 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
             _second_backward(node)
         downstream = node._vjp(g)
         inputs = node.inputs
+        if observer is not None:
+            observer.step(node, g, downstream)
         if not retain_graph:
             # NOTE: the node lets go of its saved values and of its inputs, as PyTorch's graph
             # frees its saved tensors: a loss kept alive after backward (``loss = step()`` until
@@ -164,10 +186,14 @@ def backward(root: Tensor, grad: Any = None, retain_graph: bool = False) -> None
                 if parent is None:
                     if t._requires_grad:
                         _accumulate_leaf(t, dg, g)
+                        if observer is not None:
+                            observer.arrive(node, t, dg, t.grad)
                     continue
                 # NOTE: gradients add at branches: a parent used twice gets the sum.
                 earlier = get_pending(parent)
                 pending[parent] = dg if earlier is None else earlier + dg
+                if observer is not None:
+                    observer.arrive(node, t, dg, pending[parent])
                 left = uses[parent] - 1
                 uses[parent] = left
                 if left == 0:
