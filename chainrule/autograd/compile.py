@@ -71,6 +71,7 @@ def _fresh(node: Op) -> Op:
     clone.needs_input_grad = getattr(node, "needs_input_grad", ())
     clone.retained = None
     clone.trace = None
+    clone.scope = None
     return clone
 
 
@@ -301,6 +302,7 @@ class CompiledFunction:
             node.needs_input_grad = program.needs
             node.retained = None
             node.trace = None
+            node.scope = None
             first._requires_grad = True
             first._grad_fn = node
         else:

@@ -80,6 +80,7 @@ class Function(Op):
         ctx.saved = None
         ctx.retained = None
         ctx.trace = None
+        ctx.scope = None
         inputs = tuple(a if isinstance(a, Tensor) else _constant(a) for a in args)
         ctx.needs_input_grad = tuple(t._requires_grad for t in inputs)
         out = cls.forward(ctx, *[a.data if isinstance(a, Tensor) else a for a in args])

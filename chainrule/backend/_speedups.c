@@ -41,7 +41,7 @@ static int configured_apply = 0, configured_walk = 0;
 #define KEEP(var, value) do { Py_XSETREF(var, (value)); Py_INCREF(var); } while (0)
 
 static Py_ssize_t off_data, off_grad, off_requires_grad, off_grad_fn, off_name;
-static Py_ssize_t off_inputs, off_needs, off_retained, off_saved, off_trace;
+static Py_ssize_t off_inputs, off_needs, off_retained, off_saved, off_scope, off_trace;
 
 #define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
 
@@ -96,7 +96,8 @@ configure_apply(PyObject *self, PyObject *args, PyObject *kwargs)
         slot_offset(tt, "_requires_grad", &off_requires_grad) || slot_offset(tt, "_grad_fn", &off_grad_fn) ||
         slot_offset(tt, "name", &off_name) || slot_offset(ot, "inputs", &off_inputs) ||
         slot_offset(ot, "needs_input_grad", &off_needs) || slot_offset(ot, "retained", &off_retained) ||
-        slot_offset(ot, "saved", &off_saved) || slot_offset(ot, "trace", &off_trace))
+        slot_offset(ot, "saved", &off_saved) || slot_offset(ot, "scope", &off_scope) ||
+        slot_offset(ot, "trace", &off_trace))
         return NULL;
     KEEP(TensorType, tt);
     KEEP(OpType, ot);
@@ -210,6 +211,7 @@ make_result(PyObject *node, PyObject *data, int record)
     if (record) {
         set_slot(node, off_retained, Py_None);
         set_slot(node, off_trace, Py_None);
+        set_slot(node, off_scope, Py_None);
         set_slot(out, off_requires_grad, Py_True);
         set_slot(out, off_grad_fn, node);
     }

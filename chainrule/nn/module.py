@@ -109,7 +109,15 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self.forward(*args, **kwargs)
+        out = self.forward(*args, **kwargs)
+        if type(out) is Tensor:
+            node = out._grad_fn
+            if node is not None and node.scope is None:
+                # NOTE: the innermost call wins (a Sequential's output node is its last layer's).
+                # The nodes of the tensor inputs, not the tensors: after backward the graph has
+                # freed its arrays, and this must not keep a layer's input alive.
+                node.scope = (self, tuple([a._grad_fn for a in args if type(a) is Tensor]))
+        return out
 
     # ----------------------------------------------------------------- registration
     def _check_init(self) -> None:

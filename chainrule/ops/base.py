@@ -39,7 +39,7 @@ _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 class Op:
     """A node of the computational graph: one application of a primitive op."""
 
-    __slots__ = ("__weakref__", "inputs", "needs_input_grad", "retained", "saved", "trace")
+    __slots__ = ("__weakref__", "inputs", "needs_input_grad", "retained", "saved", "scope", "trace")
 
     #: short name used in the registry, error messages and graph drawings
     name: ClassVar[str] = "op"
@@ -49,6 +49,9 @@ class Op:
     saved: Any
     trace: str | None
     retained: Tensor | None
+    #: the innermost ``nn.Module`` call whose output this node made, and the nodes of that
+    #: call's tensor inputs (set by ``Module.__call__``; for ``viz.draw(collapse_modules=True)``)
+    scope: tuple[Any, tuple[Op | None, ...]] | None
 
     def forward(self, *arrays: ndarray, **attrs: Any) -> ndarray:
         raise NotImplementedError
@@ -149,6 +152,7 @@ def apply(op: type[Op], *inputs: Tensor, **attrs: Any) -> Tensor:
         node.needs_input_grad = needs
         node.retained = None
         node.trace = None
+        node.scope = None
         out._requires_grad = True
         out._grad_fn = node
     else:
@@ -181,6 +185,7 @@ def apply1(op: type[Op], x: Tensor) -> Tensor:
         node.needs_input_grad = (True,)
         node.retained = None
         node.trace = None
+        node.scope = None
         out._requires_grad = True
         out._grad_fn = node
     else:
@@ -210,6 +215,7 @@ def apply2(op: type[Op], a: Tensor, b: Tensor) -> Tensor:
         node.needs_input_grad = (a._requires_grad, b._requires_grad)
         node.retained = None
         node.trace = None
+        node.scope = None
         out._requires_grad = True
         out._grad_fn = node
     else:
