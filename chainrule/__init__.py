@@ -20,7 +20,18 @@ from typing import Any
 from chainrule import ops
 from chainrule.autograd import tensor_methods  # noqa: F401
 from chainrule.autograd.engine import unbroadcast
-from chainrule.autograd.factories import arange, eye, full, ones, ones_like, rand, randn, zeros, zeros_like
+from chainrule.autograd.factories import (
+    arange,
+    eye,
+    full,
+    manual_seed,
+    ones,
+    ones_like,
+    rand,
+    randn,
+    zeros,
+    zeros_like,
+)
 from chainrule.autograd.function import Function
 from chainrule.autograd.grad_mode import detect_anomaly, enable_grad, is_grad_enabled, no_grad
 from chainrule.autograd.gradcheck import GradcheckError, gradcheck, numerical_grad
@@ -97,7 +108,7 @@ __all__ = [
     "OPS", "Function", "GradcheckError", "Tensor", "abs", "add", "arange", "argmax", "argmin", "astype",
     "broadcast_to", "cat", "clamp", "clip", "concatenate", "detect_anomaly", "div", "elu", "enable_grad",
     "exp", "eye", "flatten", "full", "gradcheck", "is_grad_enabled", "leaky_relu", "linear", "log",
-    "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg",
+    "log_softmax", "logsumexp", "manual_seed", "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg",
     "no_grad", "numerical_grad", "ones", "ones_like", "ops", "permute", "pow", "rand", "randn", "relu",
     "reshape", "sigmoid", "softmax", "softmax_cross_entropy", "softplus", "sqrt", "squeeze", "stack", "sub",
     "sum", "swapaxes",

@@ -14,8 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from chainrule.autograd.factories import shape_arg
 from chainrule.autograd.tensor import Tensor
-from chainrule.backend import const, const_key, ndarray, xp
+from chainrule.backend import ConstantCache, const, const_key, ndarray, xp
 from chainrule.ops.base import apply, apply1, apply2
 from chainrule.ops.elementwise import (
     AbsOp,
@@ -71,7 +72,8 @@ def _lift(value: Any, like: Tensor | None = None, op: str = "op") -> Tensor:
     )
 
 
-_CONSTANTS: dict[tuple[Any, ...], Tensor] = {}  # backend.const arrays, wrapped once as tensors
+# backend.const arrays, wrapped once as tensors (the same keys and bound as backend.const's cache)
+_CONSTANTS = ConstantCache(lambda value, dtype: Tensor._wrap(const(value, dtype)))
 
 
 def _operand(value: Any, like: Tensor) -> Tensor | None:
@@ -88,11 +90,7 @@ def _operand(value: Any, like: Tensor) -> Tensor | None:
         if dtype.kind == "f":
             key = (value, dtype) if value else const_key(value, dtype)  # inline: the operators' hot path
             wrapped = _CONSTANTS.get(key)
-            if wrapped is None:
-                if len(_CONSTANTS) >= 4096:
-                    _CONSTANTS.clear()
-                wrapped = _CONSTANTS[key] = Tensor._wrap(const(value, dtype))
-            return wrapped
+            return _CONSTANTS[key] if wrapped is None else wrapped
     if isinstance(value, (*_PY_SCALARS, ndarray, np.generic)):
         return _lift(value, like)
     return None
@@ -416,15 +414,9 @@ def log_softmax(x: Any, axis: int | None = None, *, dim: int | None = None) -> T
 
 
 # --------------------------------------------------------------------- movement
-def _shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
-    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
-        shape = tuple(shape[0])
-    return tuple(int(s) for s in shape)
-
-
 def reshape(x: Any, *shape: Any) -> Tensor:
     """x with a new shape (one entry may be -1). ``reshape(x, 2, 3)`` or ``reshape(x, (2, 3))``."""
-    return apply(ReshapeOp, _tensor(x, "reshape"), shape=_shape_arg(shape))
+    return apply(ReshapeOp, _tensor(x, "reshape"), shape=shape_arg(shape))
 
 
 def transpose(x: Any, *axes: Any) -> Tensor:

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from chainrule import cli, data, nn, optim
-from chainrule.nn import functional as NF
+from chainrule.nn import functional as F
 from chainrule.train import evaluate, fit, predict
 
 pytestmark = pytest.mark.slow
@@ -57,7 +57,7 @@ def test_mnist5k_784_25_10_sigmoid_reaches_95_percent_training_accuracy() -> Non
 
     def loss(logits, targets):
         # J = cross-entropy + lambda / (2 m) * sum of squared weights (biases excluded), lambda = 1
-        return NF.cross_entropy(logits, targets) + NF.l2_penalty(model, 1.0, m=m)
+        return F.cross_entropy(logits, targets) + F.l2_penalty(model, 1.0, m=m)
 
     opt = optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
     fit(model, loss, opt, (X, y), epochs=15, batch_size=64, seed=0, progress=False)

@@ -10,7 +10,7 @@ import torch
 
 import chainrule as cr
 from chainrule import nn
-from chainrule.nn import functional as NF
+from chainrule.nn import functional as F
 from chainrule.nn import init
 
 
@@ -117,6 +117,14 @@ def test_layer_defaults_and_manual_seed():
     init.manual_seed(123)
     b = nn.MLP([4, 5, 2]).state_dict()
     assert all(np.array_equal(a[k], b[k]) for k in a)
+    # one generator behind chainrule.manual_seed, nn.init.manual_seed, randn/rand and layer defaults
+    assert init.manual_seed is cr.manual_seed
+    cr.manual_seed(7)
+    first = (cr.randn(3).data, nn.Linear(2, 2).weight.data, cr.rand(2).data)
+    cr.manual_seed(7)
+    again = (cr.randn(3).data, nn.Linear(2, 2).weight.data, cr.rand(2).data)
+    assert all(np.array_equal(x, y) for x, y in zip(first, again))
+    assert not np.array_equal(cr.randn(3).data, first[0])  # the generator moves on
     bn = nn.BatchNorm1d(3)
     assert np.all(bn.weight.data == 1) and np.all(bn.bias.data == 0)
     assert np.all(bn.running_mean.data == 0) and np.all(bn.running_var.data == 1)
@@ -128,7 +136,7 @@ def _train_hidden_weights(model, steps=30, lr=1.0):
     y = cr.tensor((rng.random((16, 2)) > 0.5).astype(np.float64))
     for _ in range(steps):
         model.zero_grad()
-        NF.mse_loss(model(x), y).backward()
+        F.mse_loss(model(x), y).backward()
         with cr.no_grad():
             for p in model.parameters():
                 p.data -= lr * p.grad

@@ -8,7 +8,7 @@ import numpy as np
 
 import chainrule as cr
 from chainrule import nn
-from chainrule.nn import functional as NF
+from chainrule.nn import functional as F
 
 
 def sigma(z: float) -> float:
@@ -85,7 +85,7 @@ def test_3_5_3_network_with_l2_passes_gradient_check():
 
     def cost(*_):
         # the lecture cost: -(1/m) sum [y ln h + (1 - y) ln(1 - h)] + lam/(2m) sum theta^2 (no biases)
-        return NF.binary_cross_entropy(model(x), y, reduction="sum") / m + NF.l2_penalty(model, lam, m=m)
+        return F.binary_cross_entropy(model(x), y, reduction="sum") / m + F.l2_penalty(model, lam, m=m)
 
     model.zero_grad()
     cost().backward()

@@ -8,7 +8,7 @@ import torch
 
 import chainrule as cr
 from chainrule import nn
-from chainrule.nn import functional as NF
+from chainrule.nn import functional as F
 
 torch.set_num_threads(1)
 RNG = np.random.default_rng(1234)
@@ -173,22 +173,22 @@ def test_prelu_init_and_functional():
     assert np.all(nn.PReLU(3).weight.data == np.float32(0.25))
     x = cr.tensor(np.array([-2.0, 0.0, 3.0]))
     w = cr.tensor(np.array([0.5]), requires_grad=True)
-    np.testing.assert_allclose(NF.prelu(x, w).data, [-1.0, 0.0, 3.0])
+    np.testing.assert_allclose(F.prelu(x, w).data, [-1.0, 0.0, 3.0])
 
 
 def test_gelu_is_the_tanh_approximation():
     x = np.linspace(-4, 4, 41)
     expected = 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x**3)))
-    close(NF.gelu(cr.tensor(x)), expected, 1e-14)
+    close(F.gelu(cr.tensor(x)), expected, 1e-14)
     exact = torch.nn.functional.gelu(torch.tensor(x), approximate="none").numpy()
-    assert np.abs(NF.gelu(cr.tensor(x)).data - exact).max() < 1e-3  # close to, but not, the erf form
+    assert np.abs(F.gelu(cr.tensor(x)).data - exact).max() < 1e-3  # close to, but not, the erf form
     with pytest.raises(ValueError, match="erf"):
         nn.GELU(approximate="none")
 
 
 def test_activation_functions_are_exported():
     x = cr.tensor(RNG.standard_normal(5))
-    for fn in (NF.sigmoid, NF.tanh, NF.relu, NF.leaky_relu, NF.elu, NF.softplus, NF.gelu, NF.identity):
+    for fn in (F.sigmoid, F.tanh, F.relu, F.leaky_relu, F.elu, F.softplus, F.gelu, F.identity):
         assert fn(x).shape == (5,)
 
 
@@ -291,7 +291,7 @@ def test_dropout_eval_and_edge_probabilities():
     assert drop(x) is x or np.array_equal(drop(x).data, x.data)
     np.testing.assert_array_equal(nn.Dropout(0.0)(x).data, x.data)
     np.testing.assert_array_equal(nn.Dropout(1.0)(x).data, np.zeros((4, 5)))
-    np.testing.assert_array_equal(NF.dropout(x, 0.5, training=False).data, x.data)
+    np.testing.assert_array_equal(F.dropout(x, 0.5, training=False).data, x.data)
     with pytest.raises(ValueError, match="p must be"):
         nn.Dropout(1.5)
 
@@ -334,11 +334,11 @@ def test_lp_pool_matches_torch_and_closed_form_gradient(p):
 
 def test_lp_pool_other_axis_keepdims_and_limits():
     x = RNG.uniform(0.5, 2.0, (5, 3))
-    y = NF.lp_pool(cr.tensor(x), 2, axis=0, keepdims=True)
+    y = F.lp_pool(cr.tensor(x), 2, axis=0, keepdims=True)
     assert y.shape == (1, 3)
     close(y, np.sqrt((x**2).sum(axis=0, keepdims=True)), 1e-13)
-    close(NF.lp_pool(cr.tensor(x), 1, axis=1), x.sum(axis=1), 1e-13)
-    assert np.allclose(NF.lp_pool(cr.tensor(x), 200, axis=1).data, x.max(axis=1), rtol=0.01)
+    close(F.lp_pool(cr.tensor(x), 1, axis=1), x.sum(axis=1), 1e-13)
+    assert np.allclose(F.lp_pool(cr.tensor(x), 200, axis=1).data, x.max(axis=1), rtol=0.01)
     gradcheck_module(nn.LPPool(3.0, axis=1), x)
 
 
@@ -355,12 +355,12 @@ def test_log_avg_pool_value_and_closed_form_gradient(beta):
 
 def test_log_avg_pool_is_stable_and_interpolates_mean_and_max():
     x = np.array([[1000.0, 999.0, -1000.0]])
-    y = NF.log_avg_pool(cr.tensor(x), 1.0, axis=1)
+    y = F.log_avg_pool(cr.tensor(x), 1.0, axis=1)
     assert np.isfinite(y.data).all()
     close(y, 1000 + np.log((1 + np.exp(-1)) / 3), 1e-12)
     z = RNG.standard_normal((3, 5))
-    close(NF.log_avg_pool(cr.tensor(z), 1e-6, axis=1), z.mean(axis=1), 1e-5)
-    close(NF.log_avg_pool(cr.tensor(z), 1e4, axis=1), z.max(axis=1), 1e-3)
+    close(F.log_avg_pool(cr.tensor(z), 1e-6, axis=1), z.mean(axis=1), 1e-5)
+    close(F.log_avg_pool(cr.tensor(z), 1e4, axis=1), z.max(axis=1), 1e-3)
     gradcheck_module(nn.LogAvgPool(2.0, axis=0, keepdims=True), z)
     with pytest.raises(ValueError):
         nn.LogAvgPool(0.0)

@@ -7,7 +7,7 @@ import pytest
 
 import chainrule as cr
 from chainrule import data, nn, optim
-from chainrule.nn import functional as NF
+from chainrule.nn import functional as F
 from chainrule.train import (
     Callback,
     EarlyStopping,
@@ -84,7 +84,7 @@ def test_full_batch_fit_equals_a_hand_written_gradient_descent_loop() -> None:
         progress=False,
     )
     for _ in range(7):
-        loss = NF.cross_entropy(model_b(cr.tensor(X)), y)
+        loss = F.cross_entropy(model_b(cr.tensor(X)), y)
         for p in model_b.parameters():
             p.grad = None
         loss.backward()
@@ -120,7 +120,7 @@ def test_callable_loss_with_l2_penalty_in_the_lecture_convention() -> None:
     model = _mlp()
 
     def loss(out, t):
-        return NF.cross_entropy(out, t) + NF.l2_penalty(model, 1.0, m=len(X))
+        return F.cross_entropy(out, t) + F.l2_penalty(model, 1.0, m=len(X))
 
     h = fit(model, loss, optim.SGD(model.parameters(), lr=0.2), (X, y), epochs=3, progress=False)
     assert len(h.loss) == 3 and "accuracy" in h.history

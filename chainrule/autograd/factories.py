@@ -12,7 +12,8 @@ from chainrule.backend import xp
 _F32 = np.dtype(np.float32)
 
 
-def _shape(shape: tuple[Any, ...]) -> tuple[int, ...]:
+def shape_arg(shape: tuple[Any, ...]) -> tuple[int, ...]:
+    """A shape given as ``f(2, 3)`` or ``f((2, 3))`` (the ``*shape`` of factories and ``reshape``), as ints."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
     return tuple(int(s) for s in shape)
@@ -27,23 +28,42 @@ def _leaf(data: np.ndarray, requires_grad: bool, name: str | None = None) -> Ten
     return t
 
 
-def _rng(seed: int | np.random.Generator | None) -> np.random.Generator:
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+RngLike = int | np.random.Generator | None
+
+_default_rng = np.random.default_rng()
+
+
+def manual_seed(seed: int) -> np.random.Generator:
+    """Reset the generator used when no seed is given (``randn``, ``rand``, layers' initialization)."""
+    global _default_rng
+    _default_rng = np.random.default_rng(seed)
+    return _default_rng
+
+
+def get_rng(rng: RngLike = None) -> np.random.Generator:
+    """A Generator from ``rng``: a Generator is used as is, an int seeds a new one, None gives the default."""
+    if rng is None:
+        return _default_rng
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
+        return np.random.default_rng(int(rng))
+    raise TypeError(f"rng must be an int seed, a numpy.random.Generator or None, got {type(rng).__name__}")
 
 
 def zeros(*shape: Any, dtype: Any = _F32, requires_grad: bool = False) -> Tensor:
     """A tensor of zeros (float32 unless ``dtype`` says otherwise)."""
-    return _leaf(xp.zeros(_shape(shape), dtype=dtype), requires_grad)
+    return _leaf(xp.zeros(shape_arg(shape), dtype=dtype), requires_grad)
 
 
 def ones(*shape: Any, dtype: Any = _F32, requires_grad: bool = False) -> Tensor:
     """A tensor of ones."""
-    return _leaf(xp.ones(_shape(shape), dtype=dtype), requires_grad)
+    return _leaf(xp.ones(shape_arg(shape), dtype=dtype), requires_grad)
 
 
 def full(shape: Any, value: float, dtype: Any = _F32, requires_grad: bool = False) -> Tensor:
     """A tensor filled with ``value``."""
-    return _leaf(xp.full(_shape((shape,)), value, dtype=dtype), requires_grad)
+    return _leaf(xp.full(shape_arg((shape,)), value, dtype=dtype), requires_grad)
 
 
 def zeros_like(t: Tensor, requires_grad: bool = False) -> Tensor:
@@ -72,11 +92,11 @@ def randn(
     *shape: Any, seed: int | np.random.Generator | None = None, dtype: Any = _F32, requires_grad: bool = False
 ) -> Tensor:
     """Standard normal samples; pass ``seed`` (an int or a NumPy Generator) for repeatable runs."""
-    return _leaf(_rng(seed).standard_normal(_shape(shape)).astype(dtype), requires_grad)
+    return _leaf(get_rng(seed).standard_normal(shape_arg(shape)).astype(dtype), requires_grad)
 
 
 def rand(
     *shape: Any, seed: int | np.random.Generator | None = None, dtype: Any = _F32, requires_grad: bool = False
 ) -> Tensor:
     """Uniform samples in [0, 1)."""
-    return _leaf(_rng(seed).random(_shape(shape)).astype(dtype), requires_grad)
+    return _leaf(get_rng(seed).random(shape_arg(shape)).astype(dtype), requires_grad)

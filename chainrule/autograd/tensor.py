@@ -227,6 +227,11 @@ class Tensor:
         return f"tensor({body}, {', '.join(extras)})"
 
 
+def as_tensor(x: Any) -> Tensor:
+    """``x`` itself if it is a Tensor, else a new leaf tensor of it (by ``tensor()``'s dtype rule)."""
+    return x if isinstance(x, Tensor) else Tensor(x)
+
+
 def tensor(data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None) -> Tensor:
     """Make a leaf tensor (the data is copied).
 

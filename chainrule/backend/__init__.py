@@ -9,6 +9,6 @@
 
 from chainrule.backend.accelerator import accelerated, kernels, speedups
 from chainrule.backend.array_api import ndarray, xp
-from chainrule.backend.constants import ONE, ZERO, const, const_key
+from chainrule.backend.constants import ONE, ZERO, ConstantCache, const, const_key
 
-__all__ = ["ONE", "ZERO", "accelerated", "const", "const_key", "kernels", "ndarray", "speedups", "xp"]
+__all__ = ["ONE", "ZERO", "ConstantCache", "accelerated", "const", "const_key", "kernels", "ndarray", "speedups", "xp"]

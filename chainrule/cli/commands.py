@@ -9,16 +9,22 @@ Each command is a function of the parsed arguments that returns the exit status;
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import time
 from pathlib import Path
 from typing import Any
 
-DEFAULT_LR = {"sgd": 0.1, "adam": 1e-3, "adamw": 1e-3, "rmsprop": 1e-3}
-
 
 class UsageError(Exception):
     """A bad argument found after parsing (unknown file, inconsistent options): exit status 2."""
+
+
+def optimizers_taking(option: str) -> list[str]:
+    """The registered optimizers whose constructor has the keyword ``option`` (e.g. "momentum")."""
+    from chainrule.optim import OPTIMIZERS
+
+    return [name for name, entry in OPTIMIZERS.items() if option in inspect.signature(entry.cls).parameters]
 
 
 def demo_command(args: argparse.Namespace) -> int:
@@ -91,16 +97,17 @@ def _split(
 
 def _head(args: argparse.Namespace, dataset: Any) -> tuple[str, int, str | None]:
     """(loss, output units, output activation) for the data set and the chosen loss."""
+    from chainrule.train.objectives import LOSSES
+
     loss = args.loss
     if dataset.task == "regression":
         loss = "mse"
         return loss, dataset.output_size, None if args.output_activation in (None, "none") else args.output_activation
-    binary_single = loss in ("bce", "bce_with_logits")
-    if binary_single and dataset.n_classes != 2:
+    entry = LOSSES[loss]
+    if entry.one_output and dataset.n_classes != 2:
         raise UsageError(f"--loss {loss} needs a two-class data set; {dataset.name} has {dataset.n_classes} classes")
-    units = 1 if binary_single else dataset.n_classes
-    default_act = "sigmoid" if loss == "bce" else None
-    act = args.output_activation if args.output_activation is not None else default_act
+    units = 1 if entry.one_output else dataset.n_classes
+    act = args.output_activation if args.output_activation is not None else entry.output_activation
     return loss, units, None if act in (None, "none") else act
 
 
@@ -112,12 +119,14 @@ def train_command(args: argparse.Namespace) -> int:
 
     if args.patience is not None and args.val_size == 0:
         raise UsageError("--patience needs a validation set: add --val-size (e.g. 0.1)")
-    if args.nesterov and (args.optimizer != "sgd" or args.momentum <= 0):
-        raise UsageError("--nesterov needs --optimizer sgd and --momentum > 0")
-    if args.momentum and args.optimizer not in ("sgd", "rmsprop"):
-        raise UsageError(f"--momentum applies to sgd and rmsprop, not {args.optimizer}")
+    with_nesterov, with_momentum = optimizers_taking("nesterov"), optimizers_taking("momentum")
+    if args.nesterov and (args.optimizer not in with_nesterov or args.momentum <= 0):
+        raise UsageError(f"--nesterov needs --optimizer {' or '.join(with_nesterov)} and --momentum > 0")
+    takes_momentum = args.optimizer in with_momentum
+    if args.momentum and not takes_momentum:
+        raise UsageError(f"--momentum applies to {' and '.join(with_momentum)}, not {args.optimizer}")
     out_dir = args.out if args.out is not None else Path("runs") / args.data
-    lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
+    lr = args.lr if args.lr is not None else optim.OPTIMIZERS[args.optimizer].lr
 
     start = time.perf_counter()
     dataset = _load_data(args.data, args.n, args.noise, args.split_seed)
@@ -135,7 +144,7 @@ def train_command(args: argparse.Namespace) -> int:
     sizes = [dataset.n_features, *args.hidden, units]
     model = nn.MLP(sizes, activation=args.activation, output_activation=out_act, dtype=args.dtype, rng=args.seed)
     options: dict[str, Any] = {"lr": lr}
-    if args.optimizer in ("sgd", "rmsprop"):
+    if takes_momentum:
         options["momentum"] = args.momentum
     if args.nesterov:
         options["nesterov"] = True
@@ -303,4 +312,4 @@ def predict_command(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["DEFAULT_LR", "UsageError", "confusion_matrix", "format_confusion"]
+__all__ = ["UsageError", "confusion_matrix", "format_confusion"]

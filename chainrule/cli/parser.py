@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import chainrule.cli.commands as commands
-from chainrule.cli.commands import DEFAULT_LR, UsageError, confusion_matrix, format_confusion
+from chainrule.cli.commands import UsageError, confusion_matrix, format_confusion
+from chainrule.nn.activation import ACTIVATIONS, OUTPUT_ACTIVATIONS
+from chainrule.optim import OPTIMIZERS
+from chainrule.train.objectives import LOSSES
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
-OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop")
-LOSSES = ("cross_entropy", "mse", "bce", "bce_with_logits", "hinge")
-ACTIVATIONS = ("relu", "sigmoid", "tanh", "leaky_relu", "elu", "softplus", "gelu", "identity")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -188,30 +188,32 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SIZES",
         help="hidden layer sizes, comma-separated ('none' for a linear model)",
     )
-    g.add_argument("--activation", choices=ACTIVATIONS, default="relu", help="hidden-layer activation")
+    g.add_argument("--activation", choices=list(ACTIVATIONS), default="relu", help="hidden-layer activation")
+    expects = ", ".join(f"{act} for --loss {name}" for name, (*_, act) in LOSSES.items() if act)
     g.add_argument(
         "--output-activation",
-        choices=("none", "sigmoid", "softmax", "tanh"),
+        choices=["none", *OUTPUT_ACTIVATIONS],
         default=None,
-        help="activation after the last layer (default: sigmoid for --loss bce, else none)",
+        help=f"activation after the last layer (default: {expects}, else none)",
     )
     g.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="parameter dtype")
     g = train.add_argument_group("training")
     g.add_argument(
         "--loss",
-        choices=LOSSES,
+        choices=list(LOSSES),
         default="cross_entropy",
         help="loss; bce puts one sigmoid output unit on a two-class set (regression sets always use mse)",
     )
-    g.add_argument("--optimizer", choices=OPTIMIZERS, default="sgd", help="optimizer")
-    g.add_argument(
-        "--lr",
-        type=_number("positive"),
-        default=None,
-        help="learning rate (default: 0.1 for sgd, 0.001 for adam, adamw, rmsprop)",
-    )
-    g.add_argument("--momentum", type=_number("non-negative"), default=0.0, help="momentum (sgd, rmsprop)")
-    g.add_argument("--nesterov", action="store_true", help="Nesterov momentum (sgd; needs --momentum > 0)")
+    g.add_argument("--optimizer", choices=list(OPTIMIZERS), default="sgd", help="optimizer")
+    rates: dict[float, list[str]] = {}
+    for name, entry in OPTIMIZERS.items():
+        rates.setdefault(entry.lr, []).append(name)
+    by_rate = ", ".join(f"{lr:g} for {', '.join(names)}" for lr, names in rates.items())
+    g.add_argument("--lr", type=_number("positive"), default=None, help=f"learning rate (default: {by_rate})")
+    momentum = ", ".join(commands.optimizers_taking("momentum"))
+    nesterov = ", ".join(commands.optimizers_taking("nesterov"))
+    g.add_argument("--momentum", type=_number("non-negative"), default=0.0, help=f"momentum ({momentum})")
+    g.add_argument("--nesterov", action="store_true", help=f"Nesterov momentum ({nesterov}; needs --momentum > 0)")
     g.add_argument(
         "--l2",
         type=_number("non-negative"),
@@ -315,12 +317,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 __all__ = [
-    "ACTIVATIONS",
-    "DEFAULT_LR",
     "EXIT_FAILURE",
     "EXIT_USAGE",
-    "LOSSES",
-    "OPTIMIZERS",
     "UsageError",
     "build_parser",
     "confusion_matrix",

@@ -33,7 +33,7 @@ from chainrule.nn.activation import (
 from chainrule.nn.container import ModuleList, Sequential
 from chainrule.nn.dropout import Dropout
 from chainrule.nn.linear import MLP, Linear, Maxout
-from chainrule.nn.loss import (
+from chainrule.nn.losses import (
     BCELoss,
     BCEWithLogitsLoss,
     CrossEntropyLoss,

@@ -6,9 +6,9 @@ from typing import Any
 
 import numpy as np
 
-import chainrule.functional as F
+from chainrule import functional
 from chainrule.autograd.tensor import Tensor
-from chainrule.nn import functional as NF
+from chainrule.nn import functional as F
 from chainrule.nn.module import Module, Parameter, register_module, resolve_dtype
 
 
@@ -32,7 +32,7 @@ class Identity(_Stateless):
         super().__init__()
 
     def forward(self, x: Any) -> Tensor:
-        return x if isinstance(x, Tensor) else NF.identity(x)
+        return x if isinstance(x, Tensor) else F.identity(x)
 
 
 @register_module
@@ -43,7 +43,7 @@ class Sigmoid(_Stateless):
         super().__init__()
 
     def forward(self, x: Any) -> Tensor:
-        return F.sigmoid(x)
+        return functional.sigmoid(x)
 
 
 @register_module
@@ -54,7 +54,7 @@ class Tanh(_Stateless):
         super().__init__()
 
     def forward(self, x: Any) -> Tensor:
-        return F.tanh(x)
+        return functional.tanh(x)
 
 
 @register_module
@@ -65,7 +65,7 @@ class ReLU(_Stateless):
         super().__init__()
 
     def forward(self, x: Any) -> Tensor:
-        return F.relu(x)
+        return functional.relu(x)
 
 
 @register_module
@@ -79,7 +79,7 @@ class LeakyReLU(_Stateless):
         self.negative_slope = float(negative_slope)
 
     def forward(self, x: Any) -> Tensor:
-        return F.leaky_relu(x, self.negative_slope)
+        return functional.leaky_relu(x, self.negative_slope)
 
 
 @register_module
@@ -93,7 +93,7 @@ class ELU(_Stateless):
         self.alpha = float(alpha)
 
     def forward(self, x: Any) -> Tensor:
-        return F.elu(x, self.alpha)
+        return functional.elu(x, self.alpha)
 
 
 @register_module
@@ -107,7 +107,7 @@ class Softplus(_Stateless):
         self.beta = float(beta)
 
     def forward(self, x: Any) -> Tensor:
-        return F.softplus(x, self.beta)
+        return functional.softplus(x, self.beta)
 
 
 @register_module
@@ -118,11 +118,11 @@ class GELU(_Stateless):
 
     def __init__(self, approximate: str = "tanh") -> None:
         super().__init__()
-        NF.check_gelu_mode(approximate)
+        F.check_gelu_mode(approximate)
         self.approximate = approximate
 
     def forward(self, x: Any) -> Tensor:
-        return NF.gelu(x, self.approximate)
+        return F.gelu(x, self.approximate)
 
 
 @register_module
@@ -136,7 +136,7 @@ class Softmax(_Stateless):
         self.axis = int(axis)
 
     def forward(self, x: Any) -> Tensor:
-        return F.softmax(x, self.axis)
+        return functional.softmax(x, self.axis)
 
 
 @register_module
@@ -150,7 +150,7 @@ class LogSoftmax(_Stateless):
         self.axis = int(axis)
 
     def forward(self, x: Any) -> Tensor:
-        return F.log_softmax(x, self.axis)
+        return functional.log_softmax(x, self.axis)
 
 
 @register_module
@@ -164,7 +164,7 @@ class Flatten(_Stateless):
         self.start_axis = int(start_axis)
 
     def forward(self, x: Any) -> Tensor:
-        return F.flatten(x, self.start_axis)
+        return functional.flatten(x, self.start_axis)
 
 
 @register_module
@@ -182,7 +182,7 @@ class PReLU(Module):
         self.weight = Parameter(np.full(self.num_parameters, self.init, dtype=resolve_dtype(dtype)))
 
     def forward(self, x: Any) -> Tensor:
-        return NF.prelu(x, self.weight)
+        return F.prelu(x, self.weight)
 
     def extra_repr(self) -> str:
         return f"num_parameters={self.num_parameters}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.nn import functional as NF
+from chainrule.nn import functional as F
 from chainrule.nn import init
 from chainrule.nn.module import Module, register_module
 
@@ -27,7 +27,7 @@ class Dropout(Module):
         self.rng = None if rng is None else init.get_rng(rng)
 
     def forward(self, x: Any) -> Tensor:
-        return NF.dropout(x, self.p, training=self.training, rng=self.rng)
+        return F.dropout(x, self.p, training=self.training, rng=self.rng)
 
     @property
     def capturable(self) -> bool:

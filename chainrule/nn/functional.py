@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import chainrule.functional as F
+from chainrule import functional
 from chainrule.autograd.grad_mode import no_grad
-from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.tensor import Tensor, as_tensor
 from chainrule.functional import elu, leaky_relu, linear, log_softmax, relu, sigmoid, softmax, softplus, tanh
 from chainrule.nn.init import RngLike, get_rng
 from chainrule.nn.losses import (
@@ -25,11 +25,6 @@ from chainrule.nn.losses import (
     multi_margin_loss,
     nll_loss,
 )
-
-
-def as_tensor(x: Any) -> Tensor:
-    """``x`` as a Tensor (ndarrays keep their dtype; Python lists become float32)."""
-    return x if isinstance(x, Tensor) else Tensor(x)
 
 
 # --------------------------------------------------------------------- activations
@@ -53,8 +48,8 @@ def prelu(x: Any, weight: Tensor) -> Tensor:
                 f"prelu: weight has {w.size} slopes but the input of shape {x.shape} has "
                 f"{x.shape[channel_axis] if x.ndim else 0} channels on axis {channel_axis}"
             )
-        w = F.reshape(w, (w.size,) + (1,) * (x.ndim - channel_axis - 1))
-    return F.where(x.data > 0, x, w * x)
+        w = functional.reshape(w, (w.size,) + (1,) * (x.ndim - channel_axis - 1))
+    return functional.where(x.data > 0, x, w * x)
 
 
 _GELU_C = math.sqrt(2.0 / math.pi)
@@ -77,7 +72,7 @@ def gelu(x: Any, approximate: str = "tanh") -> Tensor:
     check_gelu_mode(approximate)
     x = as_tensor(x)
     inner = (x + 0.044715 * (x * x * x)) * _GELU_C
-    return 0.5 * x * (1.0 + F.tanh(inner))
+    return 0.5 * x * (1.0 + functional.tanh(inner))
 
 
 def maxout(x: Any, weight: Tensor, bias: Tensor | None, pieces: int) -> Tensor:
@@ -88,7 +83,7 @@ def maxout(x: Any, weight: Tensor, bias: Tensor | None, pieces: int) -> Tensor:
     """
     z = linear(x, weight, bias)
     out = z.shape[-1] // pieces
-    return F.max(F.reshape(z, (*z.shape[:-1], out, pieces)), axis=-1)
+    return functional.max(functional.reshape(z, (*z.shape[:-1], out, pieces)), axis=-1)
 
 
 # --------------------------------------------------------------------- pooling over an axis
@@ -103,7 +98,7 @@ def lp_pool(x: Any, p: float, axis: int = -1, keepdims: bool = False) -> Tensor:
     p = float(p)
     if p <= 0:
         raise ValueError(f"lp_pool: p must be positive, got {p}")
-    return F.sum(x**p, axis=axis, keepdims=keepdims) ** (1.0 / p)
+    return functional.sum(x**p, axis=axis, keepdims=keepdims) ** (1.0 / p)
 
 
 def log_avg_pool(x: Any, beta: float, axis: int = -1, keepdims: bool = False) -> Tensor:
@@ -118,7 +113,7 @@ def log_avg_pool(x: Any, beta: float, axis: int = -1, keepdims: bool = False) ->
     if beta == 0:
         raise ValueError("log_avg_pool: beta must be non-zero (beta -> 0 is the mean)")
     n = x.shape[axis]
-    return (F.logsumexp(x * beta, axis=axis, keepdims=keepdims) - math.log(n)) / beta
+    return (functional.logsumexp(x * beta, axis=axis, keepdims=keepdims) - math.log(n)) / beta
 
 
 # --------------------------------------------------------------------- dropout
@@ -173,8 +168,8 @@ def batch_norm(
         n = x.size // x.shape[1]
         if n <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input {x.shape}")
-        mean = F.mean(x, axis=axes, keepdims=True)
-        var = F.var(x, axis=axes, keepdims=True)
+        mean = functional.mean(x, axis=axes, keepdims=True)
+        var = functional.var(x, axis=axes, keepdims=True)
         if running_mean is not None and running_var is not None:
             with no_grad():
                 batch_mean = mean.data.reshape(-1)
@@ -186,11 +181,11 @@ def batch_norm(
             raise ValueError("batch_norm: evaluation mode needs running_mean and running_var")
         mean = Tensor._wrap(running_mean.data.reshape(bshape).astype(x.dtype, copy=False))
         var = Tensor._wrap(running_var.data.reshape(bshape).astype(x.dtype, copy=False))
-    out = (x - mean) / F.sqrt(var + eps)
+    out = (x - mean) / functional.sqrt(var + eps)
     if weight is not None:
-        out = out * (F.reshape(weight, bshape) if x.ndim == 3 else weight)
+        out = out * (functional.reshape(weight, bshape) if x.ndim == 3 else weight)
     if bias is not None:
-        out = out + (F.reshape(bias, bshape) if x.ndim == 3 else bias)
+        out = out + (functional.reshape(bias, bshape) if x.ndim == 3 else bias)
     return out
 
 

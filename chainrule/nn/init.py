@@ -21,31 +21,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
+from chainrule.autograd.factories import RngLike, get_rng, manual_seed
 from chainrule.autograd.tensor import Tensor
-
-RngLike = int | np.random.Generator | None
-
-_default_rng = np.random.default_rng()
-
-
-def manual_seed(seed: int) -> np.random.Generator:
-    """Reset the generator used when ``rng=None`` (layers' default initialization included)."""
-    global _default_rng
-    _default_rng = np.random.default_rng(seed)
-    return _default_rng
-
-
-def get_rng(rng: RngLike = None) -> np.random.Generator:
-    """A Generator from ``rng``: a Generator is used as is, an int seeds a new one, None gives the default."""
-    if rng is None:
-        return _default_rng
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        return np.random.default_rng(int(rng))
-    raise TypeError(f"rng must be an int seed, a numpy.random.Generator or None, got {type(rng).__name__}")
 
 
 def _fill(t: Tensor, values: Any) -> Tensor:

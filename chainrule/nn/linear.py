@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-import chainrule.functional as F
+from chainrule import functional
 from chainrule.autograd.tensor import Tensor
-from chainrule.nn import functional as NF
+from chainrule.nn import functional as F
 from chainrule.nn import init
 from chainrule.nn.activation import make_activation
 from chainrule.nn.container import ModuleList
@@ -50,7 +50,7 @@ class Linear(Module):
         init.default_linear_(self.weight, self.bias, rng=rng)
 
     def forward(self, x: Any) -> Tensor:
-        return F.linear(x, self.weight, self.bias)
+        return functional.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -93,7 +93,7 @@ class Maxout(Module):
         init.default_linear_(self.weight, self.bias, rng=rng)
 
     def forward(self, x: Any) -> Tensor:
-        return NF.maxout(x, self.weight, self.bias, self.pieces)
+        return F.maxout(x, self.weight, self.bias, self.pieces)
 
     def extra_repr(self) -> str:
         return (

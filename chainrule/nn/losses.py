@@ -1,4 +1,8 @@
-"""Loss functions and weight penalties, composed from chainrule ops (re-exported by ``nn.functional``).
+"""Losses: the functions (re-exported by ``nn.functional``), weight penalties, and the loss modules.
+
+The functions are composed from chainrule ops; the modules (``MSELoss``, ``BCELoss``,
+``BCEWithLogitsLoss``, ``CrossEntropyLoss``, ``NLLLoss``, ``MultiMarginLoss``) call them as
+``loss_fn(prediction, target)``.
 
 Conventions (see docs/nn.md):
 
@@ -18,19 +22,16 @@ from typing import Any
 
 import numpy as np
 
-import chainrule.functional as F
-from chainrule.autograd.tensor import Tensor
-
-
-def _t(x: Any) -> Tensor:
-    return x if isinstance(x, Tensor) else Tensor(x)
+from chainrule import functional
+from chainrule.autograd.tensor import Tensor, as_tensor
+from chainrule.nn.module import Module, register_module
 
 
 def _target_like(target: Any, pred: Tensor, what: str) -> Tensor:
     """A float target of pred's dtype and shape (a Tensor target keeps its graph)."""
     dtype = pred.data.dtype
     if isinstance(target, Tensor):
-        t = target if target.data.dtype == dtype else F.astype(target, dtype)
+        t = target if target.data.dtype == dtype else functional.astype(target, dtype)
     else:
         t = Tensor._wrap(np.asarray(target, dtype=dtype))
     if t.data.shape != pred.data.shape:
@@ -43,13 +44,13 @@ def _target_like(target: Any, pred: Tensor, what: str) -> Tensor:
 
 def _reduce(loss: Tensor, reduction: str, what: str, half_sum: bool = False) -> Tensor:
     if reduction == "mean":
-        return F.mean(loss)
+        return functional.mean(loss)
     if reduction == "sum":
-        return F.sum(loss)
+        return functional.sum(loss)
     if reduction == "none":
         return loss
     if half_sum and reduction == "half_sum":
-        return 0.5 * F.sum(loss)
+        return 0.5 * functional.sum(loss)
     options = "'mean', 'sum', 'none'" + (" or 'half_sum'" if half_sum else "")
     raise ValueError(f"{what}: reduction must be {options}, got {reduction!r}")
 
@@ -60,7 +61,7 @@ def mse_loss(pred: Any, target: Any, reduction: str = "mean") -> Tensor:
 
     Gradient of "half_sum" wrt o: o - t.
     """
-    pred = _t(pred)
+    pred = as_tensor(pred)
     diff = pred - _target_like(target, pred, "mse_loss")
     return _reduce(diff * diff, reduction, "mse_loss", half_sum=True)
 
@@ -74,7 +75,7 @@ def _clamped_log(p: Tensor) -> Tensor:
     gradient is 0.
     """
     tiny = float(np.finfo(p.dtype).smallest_subnormal)
-    return F.clip(F.log(F.clip(p, min=tiny)), min=-100.0)
+    return functional.clip(functional.log(functional.clip(p, min=tiny)), min=-100.0)
 
 
 def binary_cross_entropy(probs: Any, targets: Any, weight: Any = None, reduction: str = "mean") -> Tensor:
@@ -83,7 +84,7 @@ def binary_cross_entropy(probs: Any, targets: Any, weight: Any = None, reduction
     Gradient wrt p (away from the clamp): (p - t) / (p (1 - p)). Prefer
     ``binary_cross_entropy_with_logits`` for numerical stability.
     """
-    p = _t(probs)
+    p = as_tensor(probs)
     if p.size and (float(p.data.min()) < 0 or float(p.data.max()) > 1):
         raise ValueError(
             "binary_cross_entropy: inputs must be probabilities in [0, 1] (apply sigmoid first, "
@@ -105,13 +106,13 @@ def binary_cross_entropy_with_logits(
     Gradient wrt x: sigmoid(x) - t. With ``pos_weight`` w_p (PyTorch's):
     (1 - t) x + (1 + (w_p - 1) t) softplus(-x).
     """
-    x = _t(logits)
+    x = as_tensor(logits)
     t = _target_like(targets, x, "binary_cross_entropy_with_logits")
     if pos_weight is None:
-        loss = F.softplus(x) - t * x
+        loss = functional.softplus(x) - t * x
     else:
         pw = _weight(pos_weight, x)
-        loss = (1.0 - t) * x + (1.0 + (pw - 1.0) * t) * F.softplus(-x)
+        loss = (1.0 - t) * x + (1.0 + (pw - 1.0) * t) * functional.softplus(-x)
     if weight is not None:
         loss = loss * _weight(weight, loss)
     return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
@@ -145,9 +146,9 @@ def _batched(scores: Tensor, targets: Any, what: str) -> tuple[Tensor, Any, bool
     if scores.ndim == 1:
         y = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
         if y.ndim == 0:
-            return F.reshape(scores, (1, -1)), y.reshape(1), True
+            return functional.reshape(scores, (1, -1)), y.reshape(1), True
         if y.shape == scores.shape:
-            return F.reshape(scores, (1, -1)), y.reshape(1, -1), True
+            return functional.reshape(scores, (1, -1)), y.reshape(1, -1), True
     if scores.ndim != 2:
         raise ValueError(f"{what}: expected scores of shape (N, C) (or (C,) for one example), got {scores.shape}")
     return scores, targets, False
@@ -161,20 +162,20 @@ def nll_loss(
     "mean" divides by the sum of the weights of the counted examples (by N without weights),
     as PyTorch; targets equal to ``ignore_index`` contribute nothing.
     """
-    lp, targets, single = _batched(_t(log_probs), targets, "nll_loss")
+    lp, targets, single = _batched(as_tensor(log_probs), targets, "nll_loss")
     n, c = lp.shape
     y = _class_indices(targets, n, c, "nll_loss", ignore_index)
     valid = y != ignore_index
     safe = np.where(valid, y, 0)
-    w = np.ones(c, dtype=lp.dtype) if weight is None else np.asarray(_t(weight).data, dtype=lp.dtype)
+    w = np.ones(c, dtype=lp.dtype) if weight is None else np.asarray(as_tensor(weight).data, dtype=lp.dtype)
     if w.shape != (c,):
         raise ValueError(f"nll_loss: weight must have one entry per class ({c}), got shape {w.shape}")
     coef = (w[safe] * valid).astype(lp.dtype)
     loss = -(lp[np.arange(n), safe] * coef)
     if reduction == "mean":
-        return F.sum(loss) / float(coef.sum())
+        return functional.sum(loss) / float(coef.sum())
     if reduction == "none" and single:
-        return F.reshape(loss, ())
+        return functional.reshape(loss, ())
     return _reduce(loss, reduction, "nll_loss")
 
 
@@ -189,26 +190,26 @@ def cross_entropy(
     log_softmax + indexing, stable for any logits; for class indices without weights this
     is the fused ``cross_entropy`` op, whose rule is exactly (softmax(z) - onehot(y)) / N.
     """
-    z, targets, single = _batched(_t(logits), targets, "cross_entropy")
+    z, targets, single = _batched(as_tensor(logits), targets, "cross_entropy")
     if weight is None and not single and z.ndim == 2:
         fused = _fused_cross_entropy(z, targets, reduction)
         if fused is not None:
             return fused
-    lp = F.log_softmax(z, axis=1)
+    lp = functional.log_softmax(z, axis=1)
     y_arr = targets.data if isinstance(targets, Tensor) else np.asarray(targets)
     if y_arr.dtype.kind == "f" and y_arr.shape == z.shape:
         probs = _target_like(targets, z, "cross_entropy")
         terms = lp * probs
         if weight is not None:
             terms = terms * _weight(weight, z)
-        loss = -F.sum(terms, axis=1)
+        loss = -functional.sum(terms, axis=1)
         if single and reduction == "none":
-            return F.reshape(loss, ())
+            return functional.reshape(loss, ())
         return _reduce(loss, reduction, "cross_entropy")
     _class_indices(targets, z.shape[0], z.shape[1], "cross_entropy", ignore_index)  # errors name this function
     out = nll_loss(lp, targets, weight=weight, ignore_index=ignore_index, reduction=reduction)
     if single and reduction == "none":
-        return F.reshape(out, ())
+        return functional.reshape(out, ())
     return out
 
 
@@ -220,7 +221,7 @@ def _fused_cross_entropy(z: Tensor, targets: Any, reduction: str) -> Tensor | No
     if y.shape != z.shape[:1] or y.size == 0:
         return None
     try:
-        return F.softmax_cross_entropy(z, y, reduction=reduction)
+        return functional.softmax_cross_entropy(z, y, reduction=reduction)
     except IndexError:
         return None  # ignored or out-of-range targets: the general path handles or names them
 
@@ -233,20 +234,20 @@ def multi_margin_loss(scores: Any, targets: Any, margin: float = 1.0, p: int = 1
     squares each hinge term. Gradient: ds_j = 1[margin_j > 0] for j != y_i and
     ds_{y_i} = -(number of positive margins).
     """
-    s, targets, single = _batched(_t(scores), targets, "multi_margin_loss")
+    s, targets, single = _batched(as_tensor(scores), targets, "multi_margin_loss")
     if p not in (1, 2):
         raise ValueError(f"multi_margin_loss: p must be 1 or 2, got {p}")
     n, c = s.shape
     y = _class_indices(targets, n, c, "multi_margin_loss", None)
-    correct = F.reshape(s[np.arange(n), y], (n, 1))
-    hinge = F.relu(s - correct + float(margin))
+    correct = functional.reshape(s[np.arange(n), y], (n, 1))
+    hinge = functional.relu(s - correct + float(margin))
     if p == 2:
         hinge = hinge * hinge
     others = np.ones((n, c), dtype=s.dtype)
     others[np.arange(n), y] = 0
-    loss = F.sum(hinge * others, axis=1)
+    loss = functional.sum(hinge * others, axis=1)
     if single and reduction == "none":
-        return F.reshape(loss, ())
+        return functional.reshape(loss, ())
     return _reduce(loss, reduction, "multi_margin_loss")
 
 
@@ -278,9 +279,9 @@ def l2_penalty(model_or_params: Any, lam: float, m: int | None = None) -> Tensor
     weights = _weight_matrices(model_or_params)
     if not weights:
         return Tensor(np.zeros((), dtype=np.float32))
-    total = F.sum(weights[0] * weights[0])
+    total = functional.sum(weights[0] * weights[0])
     for w in weights[1:]:
-        total = total + F.sum(w * w)
+        total = total + functional.sum(w * w)
     if m is None:
         return total * float(lam)
     if m <= 0:
@@ -288,7 +289,119 @@ def l2_penalty(model_or_params: Any, lam: float, m: int | None = None) -> Tensor
     return total * (float(lam) / (2.0 * m))
 
 
+# --------------------------------------------------------------------- loss modules
+
+
+class _Loss(Module):
+    _fields: tuple[str, ...] = ("reduction",)
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{f}={getattr(self, f)!r}" for f in self._fields)
+
+    def get_config(self) -> dict[str, Any]:
+        config: dict[str, Any] = {"type": type(self).__name__}
+        for f in self._fields:
+            value = getattr(self, f)
+            if isinstance(value, (Tensor, np.ndarray)):
+                value = np.asarray(value.data if isinstance(value, Tensor) else value).tolist()
+            config[f] = value
+        return config
+
+
+@register_module
+class MSELoss(_Loss):
+    """Squared error; ``reduction="half_sum"`` gives E = 1/2 sum (t - o)^2."""
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        self.reduction = reduction
+
+    def forward(self, pred: Any, target: Any) -> Tensor:
+        return mse_loss(pred, target, self.reduction)
+
+
+@register_module
+class BCELoss(_Loss):
+    """Binary cross-entropy on probabilities (logs clamped at -100)."""
+
+    _fields = ("weight", "reduction")
+
+    def __init__(self, weight: Any = None, reduction: str = "mean") -> None:
+        super().__init__()
+        self.weight = weight
+        self.reduction = reduction
+
+    def forward(self, probs: Any, targets: Any) -> Tensor:
+        return binary_cross_entropy(probs, targets, self.weight, self.reduction)
+
+
+@register_module
+class BCEWithLogitsLoss(_Loss):
+    """Binary cross-entropy on raw scores, stable for any logit."""
+
+    _fields = ("weight", "pos_weight", "reduction")
+
+    def __init__(self, weight: Any = None, pos_weight: Any = None, reduction: str = "mean") -> None:
+        super().__init__()
+        self.weight, self.pos_weight, self.reduction = weight, pos_weight, reduction
+
+    def forward(self, logits: Any, targets: Any) -> Tensor:
+        return binary_cross_entropy_with_logits(logits, targets, self.weight, self.pos_weight, self.reduction)
+
+
+@register_module
+class CrossEntropyLoss(_Loss):
+    """Softmax cross-entropy of logits (N, C) against class indices (N,) or probabilities (N, C)."""
+
+    _fields = ("weight", "ignore_index", "reduction")
+
+    def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean") -> None:
+        super().__init__()
+        self.weight, self.ignore_index, self.reduction = weight, int(ignore_index), reduction
+
+    def forward(self, logits: Any, targets: Any) -> Tensor:
+        return cross_entropy(logits, targets, self.weight, self.ignore_index, self.reduction)
+
+
+@register_module
+class NLLLoss(_Loss):
+    """Negative log-likelihood of log-probabilities (N, C) against class indices (N,)."""
+
+    _fields = ("weight", "ignore_index", "reduction")
+
+    def __init__(self, weight: Any = None, ignore_index: int = -100, reduction: str = "mean") -> None:
+        super().__init__()
+        self.weight, self.ignore_index, self.reduction = weight, int(ignore_index), reduction
+
+    def forward(self, log_probs: Any, targets: Any) -> Tensor:
+        return nll_loss(log_probs, targets, self.weight, self.ignore_index, self.reduction)
+
+
+@register_module
+class MultiMarginLoss(_Loss):
+    """Multiclass SVM hinge loss, CS231n convention (NOT divided by C; PyTorch's value * C)."""
+
+    _fields = ("margin", "p", "reduction")
+
+    def __init__(self, margin: float = 1.0, p: int = 1, reduction: str = "mean") -> None:
+        super().__init__()
+        self.margin, self.p, self.reduction = float(margin), int(p), reduction
+
+    def forward(self, scores: Any, targets: Any) -> Tensor:
+        return multi_margin_loss(scores, targets, self.margin, self.p, self.reduction)
+
+
+HingeLoss = MultiMarginLoss
+
+
 __all__ = [
+    "BCELoss",
+    "BCEWithLogitsLoss",
+    "CrossEntropyLoss",
+    "HingeLoss",
+    "MSELoss",
+    "MultiMarginLoss",
+    "NLLLoss",
     "binary_cross_entropy",
     "binary_cross_entropy_with_logits",
     "cross_entropy",

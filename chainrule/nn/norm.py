@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.nn import functional as NF
+from chainrule.nn import functional as F
 from chainrule.nn.module import Module, Parameter, register_module, resolve_dtype
 
 
@@ -62,7 +62,7 @@ class BatchNorm1d(Module):
         return not (self.training and self.track_running_stats)
 
     def forward(self, x: Any) -> Tensor:
-        x = NF.as_tensor(x)
+        x = F.as_tensor(x)
         if x.ndim not in (2, 3) or x.shape[1] != self.num_features:
             raise ValueError(
                 f"BatchNorm1d({self.num_features}): expected input of shape (N, {self.num_features}) or "
@@ -75,7 +75,7 @@ class BatchNorm1d(Module):
             if self.momentum is None:
                 momentum = 1.0 / float(self.num_batches_tracked.data)
         update = self.training and self.track_running_stats
-        return NF.batch_norm(
+        return F.batch_norm(
             x,
             self.running_mean if (update or not use_batch) else None,
             self.running_var if (update or not use_batch) else None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chainrule.autograd.tensor import Tensor
-from chainrule.nn import functional as NF
+from chainrule.nn import functional as F
 from chainrule.nn.module import Module, register_module
 
 
@@ -20,7 +20,7 @@ class LPPool(Module):
         self.p, self.axis, self.keepdims = float(p), int(axis), bool(keepdims)
 
     def forward(self, x: Any) -> Tensor:
-        return NF.lp_pool(x, self.p, self.axis, self.keepdims)
+        return F.lp_pool(x, self.p, self.axis, self.keepdims)
 
     def extra_repr(self) -> str:
         return f"p={self.p}, axis={self.axis}"
@@ -43,7 +43,7 @@ class LogAvgPool(Module):
         self.beta, self.axis, self.keepdims = float(beta), int(axis), bool(keepdims)
 
     def forward(self, x: Any) -> Tensor:
-        return NF.log_avg_pool(x, self.beta, self.axis, self.keepdims)
+        return F.log_avg_pool(x, self.beta, self.axis, self.keepdims)
 
     def extra_repr(self) -> str:
         return f"beta={self.beta}, axis={self.axis}"

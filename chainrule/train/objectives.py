@@ -11,12 +11,14 @@ splits class 0 from class 1: 0.5 on probabilities, 0 on raw scores.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
+from chainrule import functional
 from chainrule.autograd.tensor import Tensor
 from chainrule.data.loader import as_array
+from chainrule.nn import functional as F
 
 LossLike = str | Callable[[Tensor, Any], Tensor]
 MetricFn = Callable[[np.ndarray, np.ndarray], float]
@@ -37,12 +39,58 @@ def _float_targets(outputs: Tensor, targets: Any, one_hot: bool) -> np.ndarray:
 
 def _binary_hinge(scores: Tensor, targets: Any) -> Tensor:
     """mean(max(0, 1 - t s)) with labels t in {-1, +1} (0/1 labels are mapped to -1/+1)."""
-    from chainrule import functional as F
-
     t = _float_targets(scores, targets, one_hot=False)
     if np.all((t == 0) | (t == 1)):
         t = 2 * t - 1
-    return F.mean(F.relu(1.0 - scores * t))
+    return functional.mean(functional.relu(1.0 - scores * t))
+
+
+def _hinge(out: Tensor, t: Any) -> Tensor:
+    return F.multi_margin_loss(out, t) if out.ndim == 2 and out.shape[1] > 1 else _binary_hinge(out, t)
+
+
+class Loss(NamedTuple):
+    """A loss known by name: the function, and what a model trained with it needs at its output."""
+
+    fn: Callable[[Tensor, Any], Tensor]
+    #: where one output unit splits class 0 from class 1: 0.5 on probabilities, 0 on raw scores
+    threshold: float
+    #: one output unit for two classes (the binary losses), else one per class
+    one_output: bool = False
+    #: the output activation the loss expects (None: raw scores)
+    output_activation: str | None = None
+
+
+#: Losses by name (``fit``, ``evaluate``, the command line's ``--loss``).
+LOSSES: dict[str, Loss] = {
+    "cross_entropy": Loss(F.cross_entropy, 0.0),
+    "nll": Loss(F.nll_loss, 0.0, output_activation="log_softmax"),
+    "mse": Loss(lambda out, t: F.mse_loss(out, _float_targets(out, t, one_hot=True)), 0.5),
+    "bce": Loss(
+        lambda out, t: F.binary_cross_entropy(out, _float_targets(out, t, one_hot=False)),
+        0.5,
+        one_output=True,
+        output_activation="sigmoid",
+    ),
+    "bce_with_logits": Loss(
+        lambda out, t: F.binary_cross_entropy_with_logits(out, _float_targets(out, t, one_hot=False)),
+        0.0,
+        one_output=True,
+    ),
+    "hinge": Loss(_hinge, 0.0),
+}
+
+#: Other spellings ``resolve_loss`` accepts.
+LOSS_ALIASES = {
+    "ce": "cross_entropy",
+    "crossentropy": "cross_entropy",
+    "nll_loss": "nll",
+    "mse_loss": "mse",
+    "binary_cross_entropy": "bce",
+    "binary_cross_entropy_with_logits": "bce_with_logits",
+    "svm": "hinge",
+    "multi_margin": "hinge",
+}
 
 
 def resolve_loss(loss: LossLike) -> tuple[Callable[[Tensor, Any], Tensor], str, float]:
@@ -54,43 +102,16 @@ def resolve_loss(loss: LossLike) -> tuple[Callable[[Tensor, Any], Tensor], str, 
     loss, or mean(max(0, 1 - t s)) for one output). The threshold is 0.5 for losses on
     probabilities and 0 for losses on raw scores.
     """
-    from chainrule.nn import functional as NF
-
     if callable(loss):
         return loss, getattr(loss, "__name__", type(loss).__name__), 0.5
     if not isinstance(loss, str):
         raise TypeError(f"loss must be a name or a callable(outputs, targets) -> Tensor, got {type(loss).__name__}")
     key = loss.lower().replace("-", "_")
-
-    def hinge(out: Tensor, t: Any) -> Tensor:
-        return NF.multi_margin_loss(out, t) if out.ndim == 2 and out.shape[1] > 1 else _binary_hinge(out, t)
-
-    table: dict[str, tuple[Callable[[Tensor, Any], Tensor], float]] = {
-        "cross_entropy": (NF.cross_entropy, 0.0),
-        "nll": (NF.nll_loss, 0.0),
-        "mse": (lambda out, t: NF.mse_loss(out, _float_targets(out, t, one_hot=True)), 0.5),
-        "bce": (lambda out, t: NF.binary_cross_entropy(out, _float_targets(out, t, one_hot=False)), 0.5),
-        "bce_with_logits": (
-            lambda out, t: NF.binary_cross_entropy_with_logits(out, _float_targets(out, t, one_hot=False)),
-            0.0,
-        ),
-        "hinge": (hinge, 0.0),
-    }
-    aliases = {
-        "ce": "cross_entropy",
-        "crossentropy": "cross_entropy",
-        "nll_loss": "nll",
-        "mse_loss": "mse",
-        "binary_cross_entropy": "bce",
-        "binary_cross_entropy_with_logits": "bce_with_logits",
-        "svm": "hinge",
-        "multi_margin": "hinge",
-    }
-    key = aliases.get(key, key)
-    if key not in table:
-        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(table)} or pass a callable")
-    fn, threshold = table[key]
-    return fn, key, threshold
+    key = LOSS_ALIASES.get(key, key)
+    if key not in LOSSES:
+        raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)} or pass a callable")
+    entry = LOSSES[key]
+    return entry.fn, key, entry.threshold
 
 
 # ===================================================================== metrics
@@ -146,4 +167,4 @@ def resolve_metrics(
     return out
 
 
-__all__ = ["LossLike", "MetricFn", "accuracy", "resolve_loss", "resolve_metrics"]
+__all__ = ["LOSSES", "LOSS_ALIASES", "Loss", "LossLike", "MetricFn", "accuracy", "resolve_loss", "resolve_metrics"]
