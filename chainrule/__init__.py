@@ -75,6 +75,7 @@ from chainrule.functional import (
     sqrt,
     squeeze,
     stack,
+    std,
     sub,
     sum,
     swapaxes,
@@ -89,8 +90,8 @@ from chainrule.ops import OPS
 __version__ = "0.1.0"
 
 # Submodules above the core load on first use, so ``import chainrule`` needs only NumPy.
-_LAZY_MODULES = {"nn", "optim", "data", "cli", "train", "io"}
-_LAZY_NAMES = {"fit": "train", "save": "io", "load": "io", "compile": "autograd.compile"}
+_LAZY_MODULES = {"nn", "optim", "data", "cli", "train", "io", "viz"}
+_LAZY_NAMES = {"fit": "train", "save": "io", "load": "io", "compile": "autograd.compile", "explain": "viz"}
 
 
 def __getattr__(name: str) -> Any:
@@ -110,7 +111,7 @@ __all__ = [
     "exp", "eye", "flatten", "full", "gradcheck", "is_grad_enabled", "leaky_relu", "linear", "log",
     "log_softmax", "logsumexp", "manual_seed", "matmul", "max", "maximum", "mean", "min", "minimum", "mul", "neg",
     "no_grad", "numerical_grad", "ones", "ones_like", "ops", "permute", "pow", "rand", "randn", "relu",
-    "reshape", "sigmoid", "softmax", "softmax_cross_entropy", "softplus", "sqrt", "squeeze", "stack", "sub",
+    "reshape", "sigmoid", "softmax", "softmax_cross_entropy", "softplus", "sqrt", "squeeze", "stack", "std", "sub",
     "sum", "swapaxes",
     "tanh", "tensor", "transpose", "unbroadcast", "unsqueeze", "var", "where", "zeros", "zeros_like",
 ]

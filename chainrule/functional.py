@@ -45,7 +45,17 @@ from chainrule.ops.elementwise import (
 from chainrule.ops.linalg import LinearOp, MatMulOp
 from chainrule.ops.loss import CrossEntropyOp
 from chainrule.ops.movement import BroadcastToOp, ConcatenateOp, IndexOp, ReshapeOp, StackOp, TransposeOp
-from chainrule.ops.reduce import LogSoftmaxOp, LogSumExpOp, MaxOp, MeanOp, MinOp, SoftmaxOp, SumOp, VarOp
+from chainrule.ops.reduce import (
+    LogSoftmaxOp,
+    LogSumExpOp,
+    MaxOp,
+    MeanOp,
+    MinOp,
+    SoftmaxOp,
+    StdOp,
+    SumOp,
+    VarOp,
+)
 
 _PY_SCALARS = (int, float, bool)
 _F32 = np.dtype(np.float32)
@@ -163,29 +173,32 @@ def _pick(value: Any, alias: Any, default: Any, name: str, alias_name: str) -> A
     return value
 
 
+def _axis1(axis: Any, ndim: int, op: str) -> int:
+    """One axis as a non-negative int. As in PyTorch, a 0-d tensor takes axis 0 and -1, and an axis
+    out of range is an IndexError."""
+    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
+        raise TypeError(f"{op}: axis must be a single int, got {axis!r}")
+    n = builtins.max(ndim, 1)
+    if not -n <= axis < n:
+        raise IndexError(
+            f"{op}: axis {axis} is out of range for a tensor with {ndim} dimension(s) (expected {-n} to {n - 1})"
+        )
+    return int(axis) % n
+
+
 def _axes(axis: Any, ndim: int, op: str) -> tuple[int, ...] | None:
-    """Normalize ``axis`` to None or a sorted tuple of non-negative ints."""
+    """Normalize ``axis`` to None or a sorted tuple of non-negative ints (a repeated axis: RuntimeError)."""
     if axis is None:
         return None
     items = axis if isinstance(axis, (tuple, list)) else (axis,)
-    out = []
     for a in items:
         if not isinstance(a, (int, np.integer)) or isinstance(a, bool):
             raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
-        if not -ndim <= a < builtins.max(ndim, 1):
-            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimension(s)")
-        out.append(int(a) % builtins.max(ndim, 1))
+    out = [_axis1(a, ndim, op) for a in items]
     if len(set(out)) != len(out):
-        raise ValueError(f"{op}: repeated axis in {axis!r}")
-    return tuple(sorted(out))
-
-
-def _axis1(axis: Any, ndim: int, op: str) -> int:
-    if not isinstance(axis, (int, np.integer)) or isinstance(axis, bool):
-        raise TypeError(f"{op}: axis must be a single int, got {axis!r}")
-    if not -ndim <= axis < builtins.max(ndim, 1):
-        raise ValueError(f"{op}: axis {axis} is out of range for a tensor with {ndim} dimension(s)")
-    return int(axis) % builtins.max(ndim, 1)
+        raise RuntimeError(f"{op}: axis {axis!r} names the same axis twice")
+    # NOTE: a 0-d tensor's axis 0 (or -1) is no axis at all: reducing over it leaves the value as it is
+    return tuple(sorted(out)) if ndim else ()
 
 
 def _reduction(op: Any, x: Any, axis: Any, keepdims: bool, dim: Any, keepdim: Any, **extra: Any) -> Tensor:
@@ -334,27 +347,59 @@ def mean(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None, k
     return _reduction(MeanOp, x, axis, keepdims, dim, keepdim)
 
 
+def _correction(op: str, ddof: Any, correction: Any, unbiased: Any) -> int:
+    """The one correction given (PyTorch's ``correction``/``unbiased`` or NumPy's ``ddof``); default 1 (PyTorch)."""
+    given = {k: v for k, v in (("ddof", ddof), ("correction", correction), ("unbiased", unbiased)) if v is not None}
+    if len(given) > 1:
+        raise TypeError(f"{op}: give one of ddof, correction and unbiased, not {' and '.join(given)}")
+    if unbiased is not None:
+        return 1 if unbiased else 0
+    value = next(iter(given.values()), 1)
+    if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 0:
+        raise TypeError(f"{op}: the correction must be a non-negative int, got {value!r}")
+    return int(value)
+
+
 def var(
     x: Any,
     axis: Any = None,
     keepdims: bool = False,
-    ddof: int = 0,
+    ddof: int | None = None,
     *,
     dim: Any = None,
     keepdim: Any = None,
     correction: int | None = None,
     unbiased: bool | None = None,
 ) -> Tensor:
-    """Variance over ``axis``: sum (x - mean)^2 / (n - ddof).
+    """Variance over ``axis``: sum (x - mean)^2 / max(0, n - correction).
 
-    NOTE: the default ``ddof=0`` is NumPy's (population variance). PyTorch's default
-    divides by n - 1: pass ``ddof=1`` (or ``correction=1`` / ``unbiased=True``) for that.
+    The default correction is PyTorch's: 1 (the unbiased estimate, dividing by n - 1). NumPy's
+    population variance is ``correction=0``, or ``ddof=0`` in NumPy's spelling, or ``unbiased=False``.
+    NOTE: where n - correction <= 0 the result is inf (or NaN for 0/0), as in PyTorch, whose
+    gradient there divides by n - correction itself (so it is infinite or of the other sign).
     """
-    if correction is not None:
-        ddof = correction
-    if unbiased is not None:
-        ddof = 1 if unbiased else 0
-    return _reduction(VarOp, x, axis, keepdims, dim, keepdim, ddof=int(ddof))
+    ddof = _correction("var", ddof, correction, unbiased)
+    return _reduction(VarOp, x, axis, keepdims, dim, keepdim, ddof=ddof)
+
+
+def std(
+    x: Any,
+    axis: Any = None,
+    keepdims: bool = False,
+    ddof: int | None = None,
+    *,
+    dim: Any = None,
+    keepdim: Any = None,
+    correction: int | None = None,
+    unbiased: bool | None = None,
+) -> Tensor:
+    """Standard deviation over ``axis``: sqrt(var), with ``var``'s corrections (default 1, PyTorch's).
+
+    NOTE: where the deviation is 0 its gradient is taken as 0, as PyTorch does (sqrt has no
+    derivative at 0; composing sqrt and var would give NaN there).
+    """
+    ddof = _correction("std", ddof, correction, unbiased)
+    return _reduction(StdOp, x, axis, keepdims, dim, keepdim, ddof=ddof)
 
 
 def max(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
@@ -450,10 +495,10 @@ def permute(x: Any, *axes: Any) -> Tensor:
     if len(axes) == 1 and isinstance(axes[0], (tuple, list)):
         axes = tuple(axes[0])
     if len(axes) != x.data.ndim:
-        raise ValueError(f"permute: got {len(axes)} axes for a {x.data.ndim}-d tensor")
+        raise RuntimeError(f"permute: got {len(axes)} axes for a {x.data.ndim}-d tensor")
     perm = tuple(_axis1(a, x.data.ndim, "permute") for a in axes)
     if sorted(perm) != list(range(x.data.ndim)):
-        raise ValueError(f"permute: axes {axes} are not a permutation of a {x.data.ndim}-d tensor's axes")
+        raise RuntimeError(f"permute: axes {axes} are not a permutation of a {x.data.ndim}-d tensor's axes")
     return apply(TransposeOp, x, axes=perm)
 
 
@@ -472,7 +517,10 @@ def broadcast_to(x: Any, shape: Sequence[int]) -> Tensor:
 
 
 def squeeze(x: Any, axis: Any = None, *, dim: Any = None) -> Tensor:
-    """Remove axes of length 1 (all of them, or those in ``axis``)."""
+    """Remove axes of length 1: all of them, or those in ``axis`` that have length 1.
+
+    As in PyTorch, a named axis whose length is not 1 is left as it is (NumPy raises there).
+    """
     x = _tensor(x, "squeeze")
     axis = _pick(axis, dim, None, "axis", "dim")
     shape = x.data.shape
@@ -480,10 +528,7 @@ def squeeze(x: Any, axis: Any = None, *, dim: Any = None) -> Tensor:
     if axes is None:
         new = tuple(n for n in shape if n != 1)
     else:
-        for a in axes:
-            if shape[a] != 1:
-                raise ValueError(f"squeeze: axis {a} has length {shape[a]}, not 1 (shape {shape})")
-        new = tuple(n for i, n in enumerate(shape) if i not in axes)
+        new = tuple(n for i, n in enumerate(shape) if i not in axes or n != 1)
     return apply(ReshapeOp, x, shape=new)
 
 
@@ -500,10 +545,20 @@ def unsqueeze(x: Any, axis: int | None = None, *, dim: int | None = None) -> Ten
     return apply(ReshapeOp, x, shape=tuple(shape))
 
 
-def flatten(x: Any, start_axis: int = 0) -> Tensor:
-    """Merge the axes from ``start_axis`` on into one."""
+def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    """Merge the axes ``start_dim`` to ``end_dim`` (both included) into one; a 0-d tensor becomes 1-d."""
     x = _tensor(x, "flatten")
-    return apply(ReshapeOp, x, shape=(*x.data.shape[:start_axis], -1))
+    shape = x.data.shape
+    if not shape:
+        _axis1(start_dim, 0, "flatten"), _axis1(end_dim, 0, "flatten")
+        return apply(ReshapeOp, x, shape=(1,))
+    start, end = _axis1(start_dim, len(shape), "flatten"), _axis1(end_dim, len(shape), "flatten")
+    if start > end:
+        raise RuntimeError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    merged = 1
+    for n in shape[start : end + 1]:
+        merged *= n
+    return apply(ReshapeOp, x, shape=(*shape[:start], merged, *shape[end + 1 :]))
 
 
 def _index_arg(index: Any) -> Any:

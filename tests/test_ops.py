@@ -126,8 +126,9 @@ def reduction(values: Values = normal, ddof: bool = False) -> Any:
         axis = draw(axes(len(shape)))
         params = {"axis": axis, "keepdims": draw(st.booleans())}
         if ddof:
-            # n - 1 = 0 would divide by zero: only ask for ddof=1 where two or more elements are reduced.
-            choices = list(VAR_DDOF) if _count(shape, axis) > 1 else ["default", "ddof0"]
+            # n - 1 = 0 gives inf (tested on its own below): ask for a correction of 1 only where two or
+            # more elements are reduced.
+            choices = list(VAR_DDOF) if _count(shape, axis) > 1 else ["ddof0", "correction0", "biased"]
             params["ddof"] = draw(st.sampled_from(choices))
         return Case((values(rng, shape),), params, seed)
 
@@ -162,20 +163,22 @@ def reduce_forms(name: str) -> tuple[Callable[..., cr.Tensor], ...]:
     )
 
 
-# var: chainrule's default is NumPy's ddof=0; PyTorch's default divides by n - 1.
+# var and std: the default correction is PyTorch's (divide by n - 1); ddof is NumPy's spelling.
 VAR_DDOF: dict[str, dict[str, Any]] = {
     "default": {},
     "ddof0": {"ddof": 0},
+    "correction0": {"correction": 0},
+    "biased": {"unbiased": False},
     "ddof1": {"ddof": 1},
     "correction1": {"correction": 1},
     "unbiased": {"unbiased": True},
 }
 
 
-def torch_var(x: torch.Tensor, axis: Any, keepdims: bool, ddof: str) -> torch.Tensor:
-    if ddof in ("default", "ddof0"):
-        return torch_reduce(torch.var, x, axis, keepdims, correction=0)
-    return torch_reduce(torch.var, x, axis, keepdims)  # torch's default: n - 1
+def torch_var(x: torch.Tensor, axis: Any, keepdims: bool, ddof: str, fn: Any = torch.var) -> torch.Tensor:
+    if ddof in ("ddof0", "correction0", "biased"):
+        return torch_reduce(fn, x, axis, keepdims, correction=0)
+    return torch_reduce(fn, x, axis, keepdims)  # torch's default: n - 1
 
 
 # --------------------------------------------------------------------- matmul
@@ -457,6 +460,14 @@ SPECS: dict[str, OpSpec] = {
         ),
         torch_var,
     ),
+    "std": OpSpec(
+        reduction(ddof=True),
+        (
+            lambda x, axis, keepdims, ddof: x.std(axis, keepdims, **VAR_DDOF[ddof]),
+            lambda x, axis, keepdims, ddof: cr.std(x, dim=axis, keepdim=keepdims, **VAR_DDOF[ddof]),
+        ),
+        partial(torch_var, fn=torch.std),
+    ),
     # amax/amin, like chainrule, split the gradient among tied elements (inputs here never tie)
     "max": OpSpec(reduction(distinct), reduce_forms("max"), partial(torch_reduce, torch.amax)),
     "min": OpSpec(reduction(distinct), reduce_forms("min"), partial(torch_reduce, torch.amin)),
@@ -638,7 +649,8 @@ REDUCTION_AXES = [None, 0, 1, 2, -1, -3, (0, 2), (2, 0), (-1, 0), (1, -3), (0, 1
 REDUCTIONS = {
     "sum": torch.sum,
     "mean": torch.mean,
-    "var": partial(torch.var, correction=0),
+    "var": torch.var,
+    "std": torch.std,
     "max": torch.amax,
     "min": torch.amin,
     "logsumexp": torch.logsumexp,
@@ -659,18 +671,49 @@ def test_reduction_axes(name: str, axis: Any, keepdims: bool) -> None:
     assert np.array_equal(alias.data, out.data), "dim/keepdim must be the same as axis/keepdims"
 
 
-def test_var_ddof_matches_numpy_default_and_torch_corrections() -> None:
+def test_var_default_is_torchs_and_ddof_is_numpys_spelling() -> None:
     x = normal(np.random.default_rng(4), (3, 5))
-    # population variance by default (NumPy's ddof=0), which is torch's correction=0
-    check_against_torch(lambda t: t.var(), lambda t: torch.var(t, correction=0), [x])
-    assert_close(cr.tensor(x).var().data, np.var(x))
-    # ddof=1 and its PyTorch spellings give torch's default (Bessel-corrected) variance
-    for spelling in ({"ddof": 1}, {"correction": 1}, {"unbiased": True}):
-        check_against_torch(lambda t, kw=spelling: cr.var(t, dim=1, **kw), lambda t: torch.var(t, dim=1), [x])
-    check_against_torch(lambda t: t.var(0, True, 1), lambda t: torch.var(t, 0, keepdim=True), [x])
-    check_against_torch(
-        lambda t: t.var(dim=(0, 1), unbiased=False), lambda t: torch.var(t, dim=(0, 1), unbiased=False), [x]
-    )
+    # PyTorch's default correction (n - 1)
+    check_against_torch(lambda t: t.var(), lambda t: torch.var(t), [x])
+    assert_close(cr.tensor(x).var().data, np.var(x, ddof=1))
+    # the population variance: NumPy's ddof=0 and PyTorch's spellings
+    for spelling in ({"ddof": 0}, {"correction": 0}, {"unbiased": False}):
+        check_against_torch(
+            lambda t, kw=spelling: cr.var(t, dim=1, **kw), lambda t: torch.var(t, dim=1, correction=0), [x]
+        )
+    assert_close(cr.tensor(x).var(ddof=0).data, np.var(x))
+    check_against_torch(lambda t: t.var(0, True, 2), lambda t: torch.var(t, 0, keepdim=True, correction=2), [x])
+    with pytest.raises(TypeError, match="not ddof and correction"):
+        cr.var(cr.tensor(x), ddof=0, correction=1)
+    with pytest.raises(TypeError, match="non-negative int"):
+        cr.var(cr.tensor(x), correction=-1)
+
+
+@pytest.mark.parametrize("name", ["var", "std"])
+@pytest.mark.parametrize("correction", [2, 3, 50])
+def test_var_and_std_where_the_correction_reaches_the_count(name, correction) -> None:
+    # NOTE: the forward divides by max(0, n - correction) (inf, or NaN for 0/0) and the gradient by
+    # n - correction itself: PyTorch's rules, cross-checked value by value, infinities included.
+    x = normal(np.random.default_rng(5), (3, 2))
+    x[:, 1] = 0.25  # a constant column: 0/0 in the forward
+    t = cr.tensor(x, requires_grad=True)
+    out = getattr(cr, name)(t, dim=0, correction=correction)
+    out.sum().backward()
+    tx = torch.tensor(x, requires_grad=True)
+    tout = getattr(torch, name)(tx, dim=0, correction=correction)
+    tout.sum().backward()
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-12, equal_nan=True)
+    np.testing.assert_allclose(t.grad, tx.grad.numpy(), rtol=1e-12, equal_nan=True)
+
+
+def test_std_of_a_constant_has_gradient_zero_as_in_torch() -> None:
+    x = np.full((4,), 1.5)
+    t = cr.tensor(x, requires_grad=True)
+    t.std().backward()
+    tx = torch.tensor(x, requires_grad=True)
+    tx.std().backward()
+    np.testing.assert_array_equal(t.grad, tx.grad.numpy())
+    assert np.all(t.grad == 0)
 
 
 # --------------------------------------------------------------------- matmul, named shapes

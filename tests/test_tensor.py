@@ -578,7 +578,7 @@ def test_transpose_semantics():
     # permute (PyTorch's name) needs one entry per axis
     np.testing.assert_array_equal(x.permute(2, 0, 1).data, data.transpose(2, 0, 1))
     np.testing.assert_array_equal(cr.permute(x, (1, 0, 2)).data, data.transpose(1, 0, 2))
-    with pytest.raises(ValueError):
+    with pytest.raises(RuntimeError):  # PyTorch's exception type
         x.permute(0, 1)
     with pytest.raises(ValueError, match="permutation"):
         x.transpose(0, 0, 1)
@@ -632,3 +632,136 @@ def test_cached_constants_keep_the_sign_of_zero():
     assert not np.signbit((x * 0.0).data).any()
     assert np.signbit((x * -0.0).data).all()  # not the cached +0.0
     assert np.signbit(const(-0.0, np.dtype(np.float32))) and not np.signbit(const(0.0, np.dtype(np.float32)))
+
+
+# --------------------------------------------------------------------- PyTorch parity where the names are PyTorch's
+ZERO_D_CALLS = {
+    "sum(-1)": (lambda t: t.sum(-1), lambda t: t.sum(-1)),
+    "sum(0)": (lambda t: t.sum(0), lambda t: t.sum(0)),
+    "mean(dim=-1)": (lambda t: t.mean(dim=-1), lambda t: t.mean(dim=-1)),
+    "logsumexp(-1)": (lambda t: t.logsumexp(-1), lambda t: t.logsumexp(-1)),
+    "softmax(dim=-1)": (lambda t: t.softmax(dim=-1), lambda t: t.softmax(dim=-1)),
+    "log_softmax(dim=0)": (lambda t: t.log_softmax(dim=0), lambda t: t.log_softmax(dim=0)),
+    "max(-1)": (lambda t: t.max(-1), lambda t: t.amax(-1)),
+    "squeeze(-1)": (lambda t: t.squeeze(-1), lambda t: t.squeeze(-1)),
+    "squeeze(0)": (lambda t: t.squeeze(0), lambda t: t.squeeze(0)),
+    "unsqueeze(-1)": (lambda t: t.unsqueeze(-1), lambda t: t.unsqueeze(-1)),
+    "flatten()": (lambda t: t.flatten(), lambda t: t.flatten()),
+    "var(0, correction=0)": (lambda t: t.var(0, correction=0), lambda t: t.var(0, correction=0)),
+}
+
+
+@pytest.mark.parametrize("label", sorted(ZERO_D_CALLS))
+def test_zero_d_tensors_take_axis_0_and_minus_1_as_in_torch(label):
+    import torch
+
+    ours, theirs = ZERO_D_CALLS[label]
+    t = cr.tensor(np.float64(0.75), requires_grad=True)
+    tt = torch.tensor(0.75, dtype=torch.float64, requires_grad=True)
+    out, tout = ours(t), theirs(tt)
+    assert out.shape == tuple(tout.shape)
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-15)
+    out.sum().backward()
+    tout.sum().backward()
+    np.testing.assert_allclose(t.grad, tt.grad.numpy(), rtol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda t: t.sum(1),
+        lambda t: t.softmax(dim=2),
+        lambda t: t.squeeze(-2),
+        lambda t: t.flatten(0, 1),
+    ],
+)
+def test_zero_d_axis_out_of_range_is_an_index_error(call):
+    import torch
+
+    with pytest.raises(IndexError):
+        call(torch.tensor(1.0))
+    with pytest.raises(IndexError, match="out of range"):
+        call(cr.tensor(1.0))
+
+
+@pytest.mark.parametrize("axis", [0, 1, -1, (0, 2), (1, 2), None], ids=lambda a: f"axis={a}")
+def test_squeeze_leaves_axes_whose_length_is_not_1(axis):
+    import torch
+
+    data = np.arange(6.0).reshape(1, 6, 1)
+    ours = cr.tensor(data).squeeze(axis) if axis is not None else cr.tensor(data).squeeze()
+    theirs = torch.tensor(data).squeeze(axis) if axis is not None else torch.tensor(data).squeeze()
+    assert ours.shape == tuple(theirs.shape)
+
+
+@pytest.mark.parametrize(
+    "shape,start,end",
+    [
+        ((2, 3, 4), 0, -1),
+        ((2, 3, 4), 1, 2),
+        ((2, 3, 4), 0, 1),
+        ((2, 3, 4), -2, -1),
+        ((2, 3, 4), 1, 1),
+        ((5,), 0, 0),
+        ((2, 0, 3), 0, 1),
+    ],
+)
+def test_flatten_start_and_end_dim_match_torch(shape, start, end):
+    import torch
+
+    data = np.random.default_rng(0).normal(size=shape)
+    t = cr.tensor(data, requires_grad=True)
+    out = cr.flatten(t, start, end)
+    assert out.shape == tuple(torch.flatten(torch.tensor(data), start, end).shape)
+    assert t.flatten(start_dim=start, end_dim=end).shape == out.shape
+    np.testing.assert_array_equal(out.data.ravel(), data.ravel())
+    out.sum().backward()
+    assert t.grad.shape == shape
+    with pytest.raises(RuntimeError, match="comes after"):
+        cr.flatten(cr.tensor(np.ones((2, 3, 4))), 2, 1)
+
+
+def test_axis_errors_have_torchs_exception_types():
+    import torch
+
+    x, tx = cr.tensor(np.ones((2, 3))), torch.ones(2, 3)
+    for ours, theirs in [
+        (lambda: x.sum(5), lambda: tx.sum(5)),
+        (lambda: x.softmax(dim=-3), lambda: tx.softmax(dim=-3)),
+        (lambda: x.transpose(0, 5), lambda: tx.transpose(0, 5)),
+        (lambda: x.unsqueeze(4), lambda: tx.unsqueeze(4)),
+        (lambda: x[5], lambda: tx[5]),
+        (lambda: x.argmax(2), lambda: tx.argmax(2)),
+    ]:
+        with pytest.raises(Exception) as theirs_raised:
+            theirs()
+        with pytest.raises(Exception) as ours_raised:
+            ours()
+        assert type(ours_raised.value) is type(theirs_raised.value) is IndexError
+    for ours, theirs in [
+        (lambda: x.permute(0, 0), lambda: tx.permute(0, 0)),
+        (lambda: x.sum((0, 0)), lambda: tx.sum((0, 0))),
+    ]:
+        with pytest.raises(RuntimeError):
+            theirs()
+        with pytest.raises(RuntimeError):
+            ours()
+
+
+@pytest.mark.parametrize("name", ["add", "sub", "mul", "div"])
+def test_arithmetic_methods_match_the_operators_and_torch(name):
+    import torch
+
+    a, b = np.array([1.5, -2.0, 3.0]), np.array([0.5, 4.0, -1.0])
+    t = cr.tensor(a, requires_grad=True)
+    out = getattr(t, name)(cr.tensor(b))
+    tt = torch.tensor(a, requires_grad=True)
+    tout = getattr(tt, name)(torch.tensor(b))
+    np.testing.assert_allclose(out.data, tout.detach().numpy(), rtol=1e-15)
+    out.sum().backward()
+    tout.sum().backward()
+    np.testing.assert_allclose(t.grad, tt.grad.numpy(), rtol=1e-15)
+    assert np.array_equal(getattr(cr.tensor(a), name)(2.0).data, getattr(torch.tensor(a), name)(2.0).numpy())
+    neg = cr.tensor(a).neg()
+    assert neg.op is not None or not neg.requires_grad
+    np.testing.assert_array_equal(neg.data, -a)

@@ -156,6 +156,21 @@ class _TensorMethods:
         self.data[index] = value
 
     # ----------------------------------------------------------------- methods
+    def add(self, other: Any) -> Tensor:
+        return functional.add(self, other)
+
+    def sub(self, other: Any) -> Tensor:
+        return functional.sub(self, other)
+
+    def mul(self, other: Any) -> Tensor:
+        return functional.mul(self, other)
+
+    def div(self, other: Any) -> Tensor:
+        return functional.div(self, other)
+
+    def neg(self) -> Tensor:
+        return apply1(NegOp, self)
+
     def exp(self) -> Tensor:
         return functional.exp(self)
 
@@ -200,8 +215,11 @@ class _TensorMethods:
     def mean(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
         return _reduction(MeanOp, self, axis, keepdims, dim, keepdim)
 
-    def var(self, axis: Any = None, keepdims: bool = False, ddof: int = 0, **aliases: Any) -> Tensor:
+    def var(self, axis: Any = None, keepdims: bool = False, ddof: int | None = None, **aliases: Any) -> Tensor:
         return functional.var(self, axis, keepdims, ddof, **aliases)
+
+    def std(self, axis: Any = None, keepdims: bool = False, ddof: int | None = None, **aliases: Any) -> Tensor:
+        return functional.std(self, axis, keepdims, ddof, **aliases)
 
     def max(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
         return functional.max(self, axis, keepdims, dim=dim, keepdim=keepdim)
@@ -235,8 +253,8 @@ class _TensorMethods:
 
     view = reshape
 
-    def flatten(self, start_axis: int = 0) -> Tensor:
-        return functional.reshape(self, (*self.shape[:start_axis], -1))
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        return functional.flatten(self, start_dim, end_dim)
 
     def transpose(self, *axes: Any) -> Tensor:
         return functional.transpose(self, *axes)

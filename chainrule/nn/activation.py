@@ -155,16 +155,20 @@ class LogSoftmax(_Stateless):
 
 @register_module
 class Flatten(_Stateless):
-    """Merge the axes from ``start_axis`` on: (N, 28, 28) -> (N, 784) with the default start_axis=1."""
+    """Merge the axes ``start_dim`` to ``end_dim``: (N, 28, 28) -> (N, 784) with the defaults (PyTorch's).
 
-    _fields = ("start_axis",)
+    ``start_axis`` is the earlier spelling of ``start_dim`` (model files written with it still load).
+    """
 
-    def __init__(self, start_axis: int = 1) -> None:
+    _fields = ("start_dim", "end_dim")
+
+    def __init__(self, start_dim: int = 1, end_dim: int = -1, *, start_axis: int | None = None) -> None:
         super().__init__()
-        self.start_axis = int(start_axis)
+        self.start_dim = int(start_dim if start_axis is None else start_axis)
+        self.end_dim = int(end_dim)
 
     def forward(self, x: Any) -> Tensor:
-        return functional.flatten(x, self.start_axis)
+        return functional.flatten(x, self.start_dim, self.end_dim)
 
 
 @register_module

@@ -169,7 +169,7 @@ def batch_norm(
         if n <= 1:
             raise ValueError(f"batch_norm: expected more than 1 value per channel when training, got input {x.shape}")
         mean = functional.mean(x, axis=axes, keepdims=True)
-        var = functional.var(x, axis=axes, keepdims=True)
+        var = functional.var(x, axis=axes, keepdims=True, correction=0)  # normalize by the biased variance
         if running_mean is not None and running_var is not None:
             with no_grad():
                 batch_mean = mean.data.reshape(-1)

@@ -123,6 +123,11 @@ def check_finite(what: str, node: Op, array: ndarray) -> None:
 
 _new = object.__new__
 
+# NOTE: apply, apply1 and apply2 fill the new node and tensor with the same lines, on purpose:
+# they are the hottest Python in the engine (every op of every step when the C extension is
+# absent), a shared helper would cost a call per op, and each is the reference twin of a C
+# entry point in chainrule/backend/_speedups.c, which tests/test_speedups.py compares them with.
+
 
 def apply(op: type[Op], *inputs: Tensor, **attrs: Any) -> Tensor:
     """Run ``op`` forward on the inputs' arrays and, if any input needs a gradient, record it."""

@@ -105,6 +105,18 @@ def _count(shape: tuple[int, ...], axis: tuple[int, ...] | None) -> int:
     return n
 
 
+def _squares_over(centered: ndarray, axis: tuple[int, ...] | None, keepdims: bool, dof: int) -> ndarray:
+    """sum centered^2 over ``axis`` / max(0, dof): inf (or NaN for 0/0) without a warning where dof <= 0."""
+    with xp.errstate(divide="ignore", invalid="ignore"):
+        return (centered * centered).sum(axis=axis, keepdims=keepdims) / const(max(dof, 0), centered.dtype)
+
+
+def _var_grad(upstream: ndarray, centered: ndarray, dof: int) -> ndarray:
+    """upstream * 2 (x - mean) / dof; NOTE: dof itself, not max(0, dof), as PyTorch's rule has it."""
+    with xp.errstate(divide="ignore", invalid="ignore"):
+        return upstream * (centered * (const(2, centered.dtype) / const(dof, centered.dtype)))
+
+
 @register
 class VarOp(_Reduction):
     """f(x) = sum (x - mean)^2 / (n - ddof);  f'(x_i) = 2 (x_i - mean) / (n - ddof)."""
@@ -116,11 +128,34 @@ class VarOp(_Reduction):
         self.axis, self.keepdims, self.in_shape, self.ddof = axis, keepdims, x.shape, ddof
         centered = x - x.mean(axis=axis, keepdims=True)
         self.saved = centered
-        return (centered * centered).sum(axis=axis, keepdims=keepdims) / (_count(x.shape, axis) - ddof)
+        return _squares_over(centered, axis, keepdims, _count(x.shape, axis) - ddof)
 
     def backward(self, upstream: ndarray) -> Grads:
-        scale = 2 / (_count(self.in_shape, self.axis) - self.ddof)
-        return (_expand(upstream, self.axis, self.keepdims) * (scale * self.saved),)
+        dof = _count(self.in_shape, self.axis) - self.ddof
+        return (_var_grad(_expand(upstream, self.axis, self.keepdims), self.saved, dof),)
+
+
+@register
+class StdOp(_Reduction):
+    """f(x) = sqrt(var(x));  f'(x_i) = (x_i - mean) / ((n - ddof) f), taken as 0 where f = 0 (PyTorch's rule)."""
+
+    name = "std"
+    __slots__ = ("ddof",)
+
+    def forward(self, x: ndarray, axis: tuple[int, ...] | None, keepdims: bool, ddof: int) -> ndarray:
+        self.axis, self.keepdims, self.in_shape, self.ddof = axis, keepdims, x.shape, ddof
+        centered = x - x.mean(axis=axis, keepdims=True)
+        out = xp.sqrt(_squares_over(centered, axis, keepdims, _count(x.shape, axis) - ddof))
+        self.saved = (centered, out)
+        return out
+
+    def backward(self, upstream: ndarray) -> Grads:
+        centered, out = self.saved
+        out = _expand(out, self.axis, self.keepdims)
+        with xp.errstate(divide="ignore", invalid="ignore"):
+            upstream_var = xp.where(out == 0, 0, _expand(upstream, self.axis, self.keepdims) / (2 * out))
+        dof = _count(self.in_shape, self.axis) - self.ddof
+        return (_var_grad(upstream_var.astype(centered.dtype, copy=False), centered, dof),)
 
 
 class _Extremum(_Reduction):
