@@ -15,12 +15,12 @@ from benchmarks.harness import IMPLS, MAX_CHUNK_S, display
 
 #: microseconds per XOR step on the project's reference machine (from the benchmark brief), for context
 REFERENCE_XOR_US = {"torch": 570, "numpy": 57}
-#: the compile-mode target (issue): the XOR net within 1.5x of the hand-written floor's time per step,
+#: the project's compile-mode target: the XOR net within 1.5x of the hand-written floor's time per step,
 #: i.e. compiled speed / NumPy speed at least 1 / 1.5
 XOR_COMPILED_TARGET = 1.5
-#: the issue's XOR target: at least this many times PyTorch's steps per second
+#: the project's XOR target: at least this many times PyTorch's steps per second
 XOR_TORCH_TARGET = 5
-#: the issue's memory target: an MLP epoch's peak at most this many times the NumPy floor's
+#: the project's memory target: an MLP epoch's peak at most this many times the NumPy floor's
 MEMORY_TARGET = 1.2
 
 #: how the MLP workloads are written, per ``--api``: both libraries, for the method section
@@ -33,6 +33,14 @@ WRITTEN_WITH = {
     "`optim.SGD` against `torch.nn.Sequential` of `nn.Linear` and activations, the same `torch.nn`\n  loss "
     "module and `torch.optim.SGD` (the per-op chain still uses core ops)",
 }
+
+REPRODUCE = (
+    "The benchmarks need PyTorch (the reference) and threadpoolctl, which the `dev` extra installs: "
+    "`make bench` and `make test` install it, `make run` does not (or run "
+    "`.venv/bin/python -m pip install -e '.[dev]'`). Run the commands from the repository root "
+    "with the virtual environment active (`source .venv/bin/activate`), or with `.venv/bin/python` "
+    "in place of `python`:"
+)
 
 METHOD = """\
 ## How it is measured
@@ -142,7 +150,7 @@ def interpretation(results: dict[str, Any]) -> list[str]:
                 f"per tiny op, so chainrule's own overhead is about {cr - np_:.1f} us per op."
                 if cr >= np_
                 else "per tiny op: chainrule is below it because its C kernels do the work of several NumPy "
-                "calls in one (the sigmoid forward, the fused local gradients; docs/engine.md)."
+                "calls in one (the sigmoid forward, the fused local gradients; docs/architecture.md)."
             )
         )
     if "xor" in cases:
@@ -287,12 +295,17 @@ def render(results: dict[str, Any]) -> str:
         "(eager, CPU) and against a hand-written NumPy floor, on the same math.",
         f"Written by `python -m benchmarks {options}--write {results.get('path', 'docs/benchmarks.md')}` "
         f"({results['mode']} run, {results['elapsed_s']:.0f} s); "
-        + ("`make bench` runs the same command" if not options else "the same command")
-        + " without `--write` prints it. Every number on this page comes from that run.",
+        + (
+            "`make bench` runs the same command without `--write`, which prints the tables instead of "
+            "writing this page."
+            if not options
+            else "the same command without `--write` prints the tables instead of writing this page."
+        )
+        + " Every number on this page comes from that run.",
         "",
         "## Machine",
         "",
-        "```",
+        "```text",
         *report.system_lines(info),
         "```",
         "",
@@ -301,8 +314,8 @@ def render(results: dict[str, Any]) -> str:
         "Speed ratio = chainrule's speed / the other's (median over repetitions, smallest-largest in "
         "brackets); above 1 chainrule is faster. *chainrule (compiled)*: the same training step captured "
         "by `chainrule.compile` (training rows only); *compiled/torch speed* and *compiled/numpy speed* are "
-        f"its speed over PyTorch's (the issue's target for XOR: at least {XOR_TORCH_TARGET:g}x) and over the "
-        f"NumPy floor's (target for XOR: within {XOR_COMPILED_TARGET:g}x of the floor, i.e. at least "
+        f"its speed over PyTorch's (the project's performance target for XOR: at least {XOR_TORCH_TARGET:g}x) "
+        f"and over the NumPy floor's (target for XOR: within {XOR_COMPILED_TARGET:g}x of the floor, i.e. at least "
         f"{1 / XOR_COMPILED_TARGET:.2f}x). *agree*: the losses of the first steps match (compiled: exactly "
         "eager chainrule's).",
     ]
@@ -328,7 +341,9 @@ def render(results: dict[str, Any]) -> str:
     out += [
         "## Reproduce",
         "",
-        "```",
+        REPRODUCE,
+        "",
+        "```sh",
         "python -m benchmarks                       # full run, both thread settings, memory probes",
         "python -m benchmarks --smoke               # seconds; what tests/test_benchmarks.py runs",
         "python -m benchmarks --only per_op --only xor --reps 9 --threads 1",

@@ -68,7 +68,7 @@ def system_info() -> dict[str, Any]:
         "torch_blas": (torch_blas.group(1) if torch_blas else "unknown") + (f" {mkl.group(1)}" if mkl else ""),
         "chainrule": chainrule.__version__,
         "commit": _git_commit(),
-        "engine": "C bookkeeping (chainrule._speedups)" if chainrule.backend.accelerated() else "pure Python",
+        "engine": "C bookkeeping (chainrule.backend._speedups)" if chainrule.backend.accelerated() else "pure Python",
     }
 
 

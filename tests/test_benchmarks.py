@@ -101,7 +101,7 @@ def test_smoke_table_and_markdown(smoke: dict) -> None:
         assert header in smoke["markdown"]
     assert "compiled/numpy speed" in smoke["stdout"] and "compiled/numpy speed" in smoke["markdown"]
     # the report says which engine ran: a table from the pure-Python engine must not pass for the C one
-    engine = "C bookkeeping (chainrule._speedups)" if cr.backend.accelerated() else "pure Python"
+    engine = "C bookkeeping (chainrule.backend._speedups)" if cr.backend.accelerated() else "pure Python"
     assert f"engine: {engine}" in smoke["markdown"] and f"engine: {engine}" in smoke["stdout"]
     # rows without compile mode show "-" in its value and ratio columns (first Markdown table)
     rows = {}

@@ -1,4 +1,4 @@
-"""The C bookkeeping (chainrule/_speedups.c) against its Python twins, bit for bit.
+"""The C bookkeeping (chainrule/backend/_speedups.c) against its Python twins, bit for bit.
 
 ``apply``, ``apply1``, ``apply2`` and the backward walk exist twice: in C (used when the
 extension is built) and in Python (ops/base.py, engine.py). These tests run both on the

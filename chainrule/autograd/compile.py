@@ -186,13 +186,24 @@ class _Program:
                 return f"a{target}" if target < self.nargs else f"v{target - self.nargs}"
             return constant(target) + ".data"
 
+        # The trailing comments name each line's op, so that source() reads as the chain rule;
+        # comments compile to nothing, so the replay runs exactly the same code.
+        def op_name(index: int) -> str:
+            name = self.steps[index][0].name
+            return name if name.isidentifier() else ascii(name)  # never a line break inside a comment
+
+        def into(kind: int, target: Any) -> str:
+            if kind == _SLOT:
+                return f"v{target} ({op_name(target)})"
+            return "a parameter's .grad" if kind == _EXT else f"argument {target} (a{target})"
+
         lines = ["def forward(args):"]
         lines += [f"    a{i} = args[{i}].data" for i in range(self.nargs)]
         for k, (node, refs, attrs) in enumerate(self.steps):
             names[f"N{k}"] = node
             call = [ref(kind, target) for kind, target in refs]
             call += [f"{key}={expression(value)}" for key, value in attrs.items()]
-            lines.append(f"    v{k} = N{k}.forward({', '.join(call)})")
+            lines.append(f"    v{k} = N{k}.forward({', '.join(call)})  # {op_name(k)}")
             lines.append(f"    if v{k}.__class__ is not ndarray: v{k} = asarray(v{k})")
         outs = [ref(_SLOT, slot) for slot in self.output_slots]
         lines.append(f"    return [{', '.join(outs)}]")
@@ -204,15 +215,16 @@ class _Program:
             lines += [f"    ga{i} = None" for i in range(self.nargs)]
             lines.append(f"    p{self.root_index} = upstream")
             for index, edges in self.order:
-                lines.append(f"    g = p{index}")
+                name = op_name(index)
+                lines.append(f"    g = p{index}  # dL/dv{index}, the upstream gradient of {name}")
                 lines.append("    if g is not None:")
                 lines.append(f"        p{index} = None")
-                lines.append(f"        d = N{index}._vjp(g)")
+                lines.append(f"        d = N{index}._vjp(g)  # {name} backward: local gradient x upstream")
                 lines.append(f"        N{index}.saved = None")
                 for i, (kind, target, shape) in enumerate(edges):
                     if kind == -1:
                         continue
-                    lines.append(f"        dg = d[{i}]")
+                    lines.append(f"        dg = d[{i}]  # {name} -> {into(kind, target)}")
                     lines.append("        if dg is not None:")
                     lines.append(f"            if dg.shape != {shape!r}: dg = unbroadcast(dg, {shape!r})")
                     if kind == _SLOT:

@@ -79,6 +79,13 @@ def _accumulate_leaf(leaf: Tensor, grad: ndarray, upstream: ndarray) -> None:
             grad = grad.copy()
         leaf.grad = grad
     else:
+        if leaf.grad.shape != grad.shape:
+            name = f" {leaf.name!r}" if leaf.name else ""
+            raise RuntimeError(
+                f"backward(): the leaf tensor{name} of shape {leaf.shape} holds a .grad of shape "
+                f"{leaf.grad.shape}, so its gradient of shape {grad.shape} cannot be added: set .grad "
+                "to None (or an array of the tensor's shape) before backward"
+            )
         leaf.grad = leaf.grad + grad
 
 
@@ -209,7 +216,7 @@ def backward(
                         parent.inputs = ()
 
 
-# The same walk in C (chainrule/_speedups.c), used unless anomaly checks are on.
+# The same walk in C (chainrule/backend/_speedups.c), used unless anomaly checks are on.
 _walk = None
 if speedups is not None:
     speedups.configure_walk(

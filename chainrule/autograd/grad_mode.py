@@ -18,7 +18,7 @@ class _State(threading.local):
     tape: list | None = None
     # True when apply() must call its watchers (anomaly checks or tracing): one flag to test.
     watch = False
-    # The three flags above in one number, for the C engine (chainrule/_speedups.c) to read once
+    # The three flags above in one number, for the C engine (chainrule/backend/_speedups.c) to read once
     # per op: 0 record nothing (no_grad), 1 record the graph, 2 watchers on (take the Python path).
     mode = 1
 

@@ -164,9 +164,16 @@ def gradcheck(
             rel = abs(a - n) / max(abs(a), abs(n), 1e-300)
             label = f"input {i}" + (f" ({t.name!r})" if t.name else "")
             index = tuple(int(k) for k in where)
+            low = [f"{j}: {u.dtype}" for j, u in enumerate(items) if isinstance(u, Tensor) and u.dtype != np.float64]
+            hint = (
+                f"; the inputs are not float64 ({', '.join(low)}): central differences with eps={eps} measure "
+                "rounding noise in lower precision, so make them with dtype='float64' and check again"
+                if low
+                else ""
+            )
             raise GradcheckError(
                 f"gradcheck failed for {label} of shape {t.shape}: worst element at index {index}: "
                 f"analytic {a:.10g}, numeric {n:.10g}, relative error {rel:.3g} "
-                f"(atol={atol}, rtol={rtol}, eps={eps}; {int((excess > 0).sum())} of {excess.size} elements off)"
+                f"(atol={atol}, rtol={rtol}, eps={eps}; {int((excess > 0).sum())} of {excess.size} elements off){hint}"
             )
     return True

@@ -57,7 +57,14 @@ def _to_array(data: Any, dtype: Any = None) -> ndarray:
 
 
 def _check_grad_dtype(dtype: np.dtype, what: str = "tensor") -> None:
-    if dtype.kind not in "fc":
+    if dtype.kind == "c":
+        # NOTE: PyTorch's complex gradients are conjugate Wirtinger derivatives; chainrule's op rules
+        # are the real ones, so a complex gradient would be wrong, not just differently defined.
+        raise TypeError(
+            f"requires_grad=True on a complex {what} (dtype {dtype}) is not supported: chainrule's gradients "
+            "are real (no conjugate-Wirtinger rules); differentiate the real and imaginary parts as real tensors"
+        )
+    if dtype.kind != "f":
         raise TypeError(
             f"requires_grad=True needs a floating-point {what}, got dtype {dtype}: "
             "only floating-point tensors can have gradients (convert with .astype('float32'))"

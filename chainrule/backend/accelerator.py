@@ -101,7 +101,7 @@ def _load_kernels() -> ModuleType | None:
     return speedups
 
 
-#: the C kernels of the op rules (fused gradients, sums, cross-entropy; docs/engine.md), or None
+#: the C kernels of the op rules (fused gradients, sums, cross-entropy; docs/architecture.md), or None
 kernels = _load_kernels()
 
 

@@ -386,10 +386,16 @@ class Module:
             value = state[key]
             array = np.asarray(value.data if isinstance(value, Tensor) else value)
             if array.shape != target.data.shape:
-                bad.append(f"{key!r}: expected shape {target.data.shape}, got shape {array.shape}")
+                bad.append(f"shape mismatch for {key!r}: expected shape {target.data.shape}, got shape {array.shape}")
+            elif target.data.dtype.kind == "f" and array.dtype.kind in "fiu" and array.size:
+                # NOTE: a value beyond the parameter dtype's range would silently become inf
+                limit = np.finfo(target.data.dtype).max
+                finite = np.isfinite(array)
+                if np.any(np.abs(array[finite]) > limit):
+                    bad.append(f"{key!r}: values beyond {target.data.dtype}'s range (|x| > {limit:.4g})")
             arrays[key] = array
         if bad:
-            raise ValueError(f"load_state_dict into {type(self).__name__}: shape mismatch for " + "; ".join(bad))
+            raise ValueError(f"load_state_dict into {type(self).__name__}: " + "; ".join(bad))
         for key, array in arrays.items():
             target = targets[key]
             if target.data.flags.writeable:

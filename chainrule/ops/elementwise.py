@@ -20,7 +20,7 @@ Grads = tuple[ndarray | None, ...]
 # NumPy code runs. On a tiny network that saves about 0.5 us per NumPy call avoided, on a hidden
 # layer the passes over memory and the temporaries; without the extension the NumPy code always
 # runs. A kernel whose arithmetic raised a floating-point exception (overflow, inf * 0) declines
-# too, so NumPy computes the value again and warns as its errstate says (docs/engine.md).
+# too, so NumPy computes the value again and warns as its errstate says (docs/architecture.md).
 _fused = kernels.fused_grad if kernels is not None else None
 _small_sigmoid = kernels.small_sigmoid if kernels is not None else None
 _TANH, _SIGMOID, _RELU = 0, 1, 2

@@ -13,7 +13,7 @@ Grads = tuple[ndarray | None, ...]
 
 # NOTE: small float32/float64 arrays are summed by the C extension's kernel: NumPy's own add loop
 # called as add.reduce calls it, so bit for bit the same sum, without the 1 us of the reduction's
-# set-up (see chainrule/_speedups.c); None where it does not apply.
+# set-up (see chainrule/backend/_speedups.c); None where it does not apply.
 _small_sum = kernels.small_sum if kernels is not None else None
 _small_spread = kernels.small_spread if kernels is not None else None
 

@@ -15,6 +15,7 @@ hyperparameters that override the optimizer's defaults for that group::
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
@@ -108,6 +109,15 @@ class Optimizer:
                 )
             if p.dtype.kind != "f":
                 raise TypeError(f"{name}: parameters must be floating-point tensors, got dtype {p.dtype}")
+        frozen = [i for i, p in enumerate(params) if not p.requires_grad]
+        if frozen:
+            # NOTE: PyTorch accepts these silently; they never get a gradient, so they never change
+            warnings.warn(
+                f"{name}: {len(frozen)} of {len(params)} tensors (positions {frozen[:5]}) do not require grad and "
+                "will never be updated; make them with requires_grad=True (nn.Parameter does) or leave them out",
+                UserWarning,
+                stacklevel=3,
+            )
         unknown = set(group) - set(self.defaults) - {"params", "initial_lr", "name"}
         if unknown:
             raise TypeError(
