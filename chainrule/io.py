@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -154,38 +155,71 @@ def _version() -> str:
 
 
 # --------------------------------------------------------------------- reading
-def _read(path: str | os.PathLike[str], require_chainrule: bool) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    from safetensors.numpy import load as st_load
+#: the largest header accepted (safetensors' own limit is 100 MB)
+MAX_HEADER = 100 * 1024 * 1024
 
-    data = Path(path).read_bytes()
-    if len(data) < 8:
-        raise ModelFileError(path, f"only {len(data)} bytes: too short to be a safetensors model file")
-    n = int.from_bytes(data[:8], "little")
-    if n > len(data) - 8:
-        raise ModelFileError(
-            path, f"not a safetensors file, or truncated: its header claims {n} bytes but the file has {len(data)}"
-        )
+
+def _read_header(path: str | os.PathLike[str], require_chainrule: bool) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """(header length, header, metadata), read and checked before any tensor data is read."""
+    with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size < 8:
+            raise ModelFileError(path, f"only {size} bytes: too short to be a safetensors model file")
+        n = int.from_bytes(f.read(8), "little")
+        if n > size - 8 or n > MAX_HEADER:
+            raise ModelFileError(
+                path, f"not a safetensors file, or truncated: its header claims {n} bytes but the file has {size}"
+            )
+        raw = f.read(n)
     try:
-        header = json.loads(data[8 : 8 + n].decode("utf-8"))
+        header = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
         raise ModelFileError(path, f"not a safetensors file (unreadable header: {err})") from None
     if not isinstance(header, dict):
         raise ModelFileError(path, "not a safetensors file (the header is not a JSON object)")
     meta = header.get("__metadata__") or {}
-    if require_chainrule and (not isinstance(meta, dict) or meta.get("format") != FORMAT):
-        raise ModelFileError(
-            path,
-            "a safetensors file without chainrule metadata (not written by chainrule.save); "
-            "its tensors can be read with chainrule.io.load_state_dict(path)",
-        )
+    if not isinstance(meta, dict) or not all(isinstance(v, str) for v in meta.values()):
+        raise ModelFileError(path, "corrupted safetensors header (__metadata__ must map strings to strings)")
+    if require_chainrule:
+        if meta.get("format") != FORMAT:
+            raise ModelFileError(
+                path,
+                "a safetensors file without chainrule metadata (not written by chainrule.save); "
+                "its tensors can be read with chainrule.io.load_state_dict(path)",
+            )
+        if meta.get("format_version") != FORMAT_VERSION:
+            raise ModelFileError(
+                path,
+                f"format_version {meta.get('format_version')!r} is not one this chainrule reads ({FORMAT_VERSION!r}); "
+                "it was written by another version of chainrule",
+            )
     try:
         ends = [int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"]
     except (TypeError, KeyError, IndexError, ValueError) as err:
         raise ModelFileError(path, f"corrupted safetensors header ({err!r})") from None
     expected = 8 + n + max(ends, default=0)
-    if len(data) != expected:
-        what = "truncated" if len(data) < expected else "has trailing bytes"
-        raise ModelFileError(path, f"{what}: expected {expected} bytes from its header, found {len(data)}")
+    if size != expected:
+        what = "truncated" if size < expected else "has trailing bytes"
+        raise ModelFileError(path, f"{what}: expected {expected} bytes from its header, found {size}")
+    return n, header, meta
+
+
+def _stored_shapes(header: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+    shapes = {}
+    for name, entry in header.items():
+        if name != "__metadata__":
+            try:
+                shapes[name] = tuple(int(s) for s in entry["shape"])
+            except (TypeError, KeyError, ValueError):
+                shapes[name] = ()
+    return shapes
+
+
+def _read(path: str | os.PathLike[str], require_chainrule: bool) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    from safetensors.numpy import load as st_load
+
+    _, _, meta = _read_header(path, require_chainrule)  # sizes checked before the data is read
+    data = Path(path).read_bytes()
     try:
         tensors = {k: np.array(v) for k, v in st_load(data).items()}
     except Exception as err:  # safetensors raises its own error types
@@ -228,6 +262,34 @@ def load_weights(model: Any, path: str | os.PathLike[str], strict: bool = True) 
     return model.load_state_dict(load_state_dict(path), strict=strict)
 
 
+#: sizes up to this may be architecture settings (pieces, pooling p) that are no tensor's dimension
+_SMALL = 1024
+
+
+def _check_config_sizes(path: Any, config: Any, shapes: Mapping[str, tuple[int, ...]]) -> None:
+    """Refuse a config that names a layer larger than every stored tensor, before building anything.
+
+    NOTE: every layer size of a real model is a dimension of one of its weights, so a size the
+    stored tensors do not have means a tampered or mismatched config, and building it could
+    allocate far more memory than the file holds (64-20000-20000-10 from a 27 KB file: 4.7 GB).
+    """
+    dims = {d for shape in shapes.values() for d in shape}
+    stack = [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+        elif isinstance(item, int) and not isinstance(item, bool) and abs(item) > _SMALL and abs(item) not in dims:
+            largest = max(dims, default=0)
+            raise ModelFileError(
+                path,
+                f"its architecture names a size of {item}, but no stored tensor has that dimension "
+                f"(the largest is {largest}): the config does not describe these weights",
+            )
+
+
 def load(path: str | os.PathLike[str]) -> Any:
     """Rebuild the model saved by ``save(model, path)``: architecture from the config, then the weights.
 
@@ -237,12 +299,22 @@ def load(path: str | os.PathLike[str]) -> Any:
     """
     from chainrule import nn
 
-    tensors, meta = _read(path, require_chainrule=True)
+    _, header, meta = _read_header(path, require_chainrule=True)
     config = _json(path, meta, "config")
     if config is None:
         raise ModelFileError(
             path,
             "holds weights only (no architecture): build the model and call chainrule.io.load_weights(model, path)",
+        )
+    _check_config_sizes(path, config, _stored_shapes(header))
+    tensors, meta = _read(path, require_chainrule=True)
+    bad = sorted(k for k, v in tensors.items() if v.dtype.kind in "fc" and not np.isfinite(v).all())
+    if bad:
+        warnings.warn(
+            f"{path}: the weights hold NaN or infinite values ({', '.join(bad[:5])}"
+            f"{', ...' if len(bad) > 5 else ''}): the model will compute NaN or inf",
+            RuntimeWarning,
+            stacklevel=2,
         )
     try:
         model = nn.from_config(config)

@@ -10,6 +10,7 @@ import pytest
 
 import chainrule as cr
 from chainrule import nn, optim
+from chainrule.autograd.compile import CompileError
 
 
 @pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
@@ -72,3 +73,91 @@ def test_load_state_dict_refuses_values_beyond_the_parameter_dtype():
     wide = nn.Linear(2, 2, dtype="float64")
     wide.load_state_dict(state)
     assert wide.weight.data[0, 0] == 1e300
+
+
+# --------------------------------------------------------------------- compile
+def test_compiled_step_follows_a_replaced_parameter():
+    layer = nn.Linear(3, 1, rng=0, dtype="float64")
+    x = cr.tensor(np.ones((2, 3)))
+
+    @cr.compile
+    def step(inputs):
+        return layer(inputs).sum()
+
+    step(x), step(x)  # traced, then replayed
+    layer.weight = nn.Parameter(np.full((1, 3), 2.0))
+    loss = step(x)
+    assert loss.item() == pytest.approx(2 * 2.0 * 3 + 2 * layer.bias.data[0])
+    loss.backward()
+    np.testing.assert_array_equal(layer.weight.grad, [[2.0, 2.0, 2.0]])  # the new parameter gets it
+    again = step(x)  # and the new trace replays
+    assert again.item() == loss.item()
+
+
+def test_compile_refuses_what_it_cannot_capture_at_once():
+    with pytest.raises(TypeError, match="expected a function"):
+        cr.compile(5)
+    with pytest.raises(CompileError, match="got float"):
+        cr.compile(lambda t: 5.0)(cr.tensor([1.0]))
+    with pytest.raises(CompileError, match="got nothing"):
+        cr.compile(lambda t: ())(cr.tensor([1.0]))
+
+
+# --------------------------------------------------------------------- model files
+def _rewrite_metadata(path, **changes):
+    """Rewrite a safetensors file's metadata (outside the checksum, as a tamperer would)."""
+    import json
+
+    raw = path.read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + n])
+    header["__metadata__"].update(changes)
+    new = json.dumps(header).encode()
+    path.write_bytes(len(new).to_bytes(8, "little") + new + raw[8 + n :])
+
+
+def _saved_mlp(tmp_path, sizes=(64, 20, 20, 10)):
+    path = tmp_path / "model.safetensors"
+    cr.save(nn.MLP(list(sizes), rng=0), path)
+    return path
+
+
+def test_a_config_claiming_huge_layers_is_refused_before_building(tmp_path, monkeypatch):
+    import json
+
+    path = _saved_mlp(tmp_path)
+    config = cr.io.read_metadata(path)["config"]
+    config["sizes"] = [64, 20000, 20000, 10]
+    _rewrite_metadata(path, config=json.dumps(config))
+    built = []
+    monkeypatch.setattr(nn, "from_config", lambda c: built.append(c))
+    with pytest.raises(cr.io.ModelFileError, match="names a size of 20000, but no stored tensor has that dimension"):
+        cr.load(path)
+    assert built == []  # nothing was built (or allocated)
+
+
+def test_unknown_format_version_is_refused(tmp_path):
+    path = _saved_mlp(tmp_path)
+    _rewrite_metadata(path, format_version="99")
+    with pytest.raises(cr.io.ModelFileError, match="format_version '99' is not one this chainrule reads"):
+        cr.load(path)
+
+
+def test_the_header_is_checked_before_the_data_is_read(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    path = tmp_path / "big.safetensors"
+    path.write_bytes((10**12).to_bytes(8, "little") + b"{}" + b"\0" * 100)
+    monkeypatch.setattr(Path, "read_bytes", lambda self: pytest.fail("the whole file was read"))
+    with pytest.raises(cr.io.ModelFileError, match="header claims 1000000000000 bytes"):
+        cr.load(path)
+
+
+def test_nan_weights_load_with_a_warning(tmp_path):
+    model = nn.MLP([2, 3, 1], rng=0)
+    model.layers[0].weight.data[0, 0] = np.nan
+    path = tmp_path / "m.safetensors"
+    cr.save(model, path)
+    with pytest.warns(RuntimeWarning, match="NaN or infinite values"):
+        loaded = cr.load(path)
+    assert np.isnan(loaded.layers[0].weight.data[0, 0])

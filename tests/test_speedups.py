@@ -271,6 +271,12 @@ CORE_TESTS = [
     "tests/test_compile.py",
     "tests/test_nn_backprop.py",
     "tests/test_speedups.py",
+    # above the engine: losses, layers, optimizers and training walk the same graphs
+    "tests/test_losses.py",
+    "tests/test_nn_layers.py",
+    "tests/test_optim.py",
+    "tests/test_train.py",
+    "tests/test_hardening.py",
 ]
 
 

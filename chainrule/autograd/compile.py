@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from chainrule.autograd.engine import _accumulate_leaf, _count_uses, unbroadcast
-from chainrule.autograd.grad_mode import no_grad, refresh_flags, state
+from chainrule.autograd.grad_mode import no_grad, refresh_flags, state, structure
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import ndarray, xp
 from chainrule.ops.base import Op
@@ -264,9 +264,12 @@ class CompiledFunction:
     """A function captured by ``chainrule.compile``; call it like the original."""
 
     def __init__(self, fn: Callable[..., Any], max_traces: int = 8) -> None:
+        if not callable(fn):
+            raise TypeError(f"compile: expected a function to capture, got {type(fn).__name__} {fn!r:.40}")
         self.fn = fn
         self.max_traces = max_traces
         self.programs: dict[tuple[Any, ...], _Program] = {}
+        self.structure = structure.version
         functools.update_wrapper(self, fn)
 
     def source(self) -> str:
@@ -283,6 +286,11 @@ class CompiledFunction:
     # comprehensions (each is a function call in Python 3.11), and the result's tensor and node
     # are filled in place (measured: about 2 us less per call than the straightforward version).
     def __call__(self, *args: Any) -> Any:
+        if self.structure != structure.version:
+            # NOTE: a module's parameter, buffer or submodule object was replaced (or modules were
+            # built) since the traces were made: they may hold the old objects, so trace afresh.
+            self.programs.clear()
+            self.structure = structure.version
         tensors = args
         for a in args:
             if not isinstance(a, Tensor):
@@ -360,9 +368,10 @@ class CompiledFunction:
             state.tape = previous
             refresh_flags()
         self._single = isinstance(result, Tensor)
-        outputs = (result,) if self._single else tuple(result)
-        if not all(isinstance(o, Tensor) for o in outputs):
-            raise CompileError("compile: fn must return a Tensor or a tuple of Tensors")
+        outputs = (result,) if self._single else tuple(result) if isinstance(result, (tuple, list)) else (result,)
+        if not outputs or not all(isinstance(o, Tensor) for o in outputs):
+            kinds = ", ".join(type(o).__name__ for o in outputs) or "nothing"
+            raise CompileError(f"compile: fn must return a Tensor or a tuple of Tensors, got {kinds}")
         self.programs[key] = _Program(args, tape, outputs)
         return result
 

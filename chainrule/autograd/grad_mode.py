@@ -32,6 +32,20 @@ def refresh_flags() -> None:
 state = _State()
 
 
+class _Structure:
+    """A count of parameter, buffer and submodule assignments in every ``nn.Module`` (all threads).
+
+    ``nn.Module`` bumps it when a parameter object is put in place or taken out; a function
+    captured by ``chainrule.compile`` holds the parameter objects it saw, so it retraces when
+    the count has moved (in-place changes to ``.data`` need no retrace: a replay reads them).
+    """
+
+    version = 0
+
+
+structure = _Structure()
+
+
 class _Switch:
     """A context manager that is also a decorator, with or without parentheses (as in PyTorch)."""
 

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from chainrule.autograd.grad_mode import structure
 from chainrule.autograd.tensor import Tensor
 
 _F32 = np.dtype(np.float32)
@@ -129,6 +130,8 @@ class Module:
 
     def __setattr__(self, name: str, value: Any) -> None:
         d = self.__dict__
+        if name in d and d[name] is value:
+            return  # ``self.weight = self.weight``: nothing changes
         if isinstance(value, Parameter):
             self._check_init()
             self._put("_parameters", name, value)
@@ -142,12 +145,15 @@ class Module:
                     "assign an nn.Parameter (or None)"
                 )
             d["_parameters"][name] = d[name] = None
+            structure.version += 1
         elif "_buffers" in d and name in d["_buffers"]:
             d["_buffers"][name] = d[name] = None if value is None else _as_buffer(value, name)
+            structure.version += 1
         elif "_modules" in d and name in d["_modules"]:
             if value is not None:
                 raise TypeError(f"cannot assign a {type(value).__name__} to submodule {name!r}: assign a Module")
             d["_modules"][name] = d[name] = None
+            structure.version += 1
         else:
             object.__setattr__(self, name, value)
 
@@ -162,11 +168,13 @@ class Module:
         if name not in d[table]:
             self._forget(name)
         d[table][name] = d[name] = value
+        structure.version += 1  # chainrule.compile retraces functions that captured the old object
 
     def _forget(self, name: str) -> None:
         for key in ("_parameters", "_buffers", "_modules"):
             self.__dict__[key].pop(name, None)
         self.__dict__.pop(name, None)
+        structure.version += 1
 
     def __getattr__(self, name: str) -> Any:
         # Only called when normal lookup fails (the mirror makes that rare): look in the registries.
@@ -184,6 +192,7 @@ class Module:
                 del d[key][name]
                 d.pop(name, None)
                 d["_non_persistent"].discard(name)
+                structure.version += 1
                 return
         object.__delattr__(self, name)
 
