@@ -227,7 +227,8 @@ def test_c_engine_leaks_no_references(walk):
     gc.collect()
     after = [sys.getrefcount(o) for o in (x, w, x.data, w.data, E.TanhOp, True)]
     assert after[:5] == before[:5]
-    assert abs(after[5] - before[5]) < 50  # True is shared by everything; no steady growth
+    # True is shared by everything (objects other tests left may be freed meanwhile): no steady growth
+    assert after[5] - before[5] < 50
 
 
 def test_graph_is_freed_when_the_result_goes(walk):
@@ -277,6 +278,7 @@ CORE_TESTS = [
     "tests/test_optim.py",
     "tests/test_train.py",
     "tests/test_hardening.py",
+    "tests/test_inplace.py",
 ]
 
 

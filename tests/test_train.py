@@ -443,3 +443,24 @@ def test_fit_compile_refuses_dropout():
     with pytest.raises(ValueError, match="Dropout"):
         cr.fit(model, "cross_entropy", opt, (X, y), epochs=1, compile=True)
     assert not model.training  # the check left the model's mode as it was
+
+
+def test_callbacks_end_even_when_training_fails():
+    import chainrule as cr
+    from chainrule.train import Callback
+
+    ended = []
+
+    class Watch(Callback):
+        def on_train_end(self, state):
+            ended.append(state.epoch)
+
+        def on_batch_end(self, state):
+            raise KeyError("boom")
+
+    model = cr.nn.MLP([2, 3, 1], rng=0)
+    opt = cr.optim.SGD(model.parameters(), lr=0.1)
+    X, y = np.zeros((4, 2)), np.zeros(4)
+    with pytest.raises(KeyError, match="boom"):
+        fit(model, "mse", opt, (X, y), epochs=2, callbacks=[Watch()], verbose=False)
+    assert ended == [1]

@@ -29,7 +29,7 @@ from chainrule.autograd.engine import _accumulate_leaf, _count_uses, unbroadcast
 from chainrule.autograd.grad_mode import no_grad, refresh_flags, state, structure
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import ndarray, xp
-from chainrule.ops.base import Op
+from chainrule.ops.base import Op, versions_of
 
 
 class CompileError(RuntimeError):
@@ -72,6 +72,7 @@ def _fresh(node: Op) -> Op:
     clone.retained = None
     clone.trace = None
     clone.scope = None
+    clone.versions = None
     return clone
 
 
@@ -312,6 +313,7 @@ class CompiledFunction:
         first.data = values[0]
         first.grad = None
         first.name = None
+        first._version = 0
         if program.differentiable:
             node = _new(_Replayed)
             node.saved = None
@@ -323,6 +325,7 @@ class CompiledFunction:
             node.retained = None
             node.trace = None
             node.scope = None
+            node.versions = versions_of(node.inputs)
             first._requires_grad = True
             first._grad_fn = node
         else:

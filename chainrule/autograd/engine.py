@@ -121,6 +121,26 @@ def _second_backward(node: Op) -> None:
     raise RuntimeError(_SECOND_BACKWARD.format(name=node.name))
 
 
+def _check_versions(node: Op) -> None:
+    """Raise if an input of ``node`` was changed in place after the node used it.
+
+    NOTE: the node's rule may have saved that input's values (mul saves both factors), so its
+    gradient would be computed from values that are no longer there: PyTorch refuses it too.
+    """
+    recorded = getattr(node, "versions", None)
+    for i, t in enumerate(node.inputs):
+        now = getattr(t, "_version", 0)
+        then = recorded[i] if recorded is not None else 0
+        if now != then:
+            name = f" {t.name!r}" if getattr(t, "name", None) else ""
+            raise RuntimeError(
+                f"backward(): input {i}{name} of op '{node.name}' (shape {t.shape}) was modified by an in-place "
+                f"operation after the op used it (its version is {now}, the op saw version {then}), so the "
+                "gradient would use values that are gone: compute with an out-of-place operation (x = x + y "
+                "instead of x += y), or change it only after backward()"
+            )
+
+
 class BackwardObserver(Protocol):
     """What ``backward(..., observer=...)`` reports, step by step (``chainrule.explain`` records it).
 
@@ -134,6 +154,13 @@ class BackwardObserver(Protocol):
     def step(self, node: Op, upstream: ndarray, downstream: tuple[ndarray | None, ...]) -> None: ...
 
     def arrive(self, node: Op, target: Tensor, contribution: ndarray, total: ndarray) -> None: ...
+
+
+def _changed(inputs: tuple[Tensor, ...]) -> bool:
+    for t in inputs:
+        if t._version:
+            return True
+    return False
 
 
 def backward(
@@ -172,6 +199,8 @@ def backward(
             _keep_retained(node.retained, g)
         if node.saved is RELEASED:
             _second_backward(node)
+        if node.versions is not None or _changed(node.inputs):
+            _check_versions(node)
         downstream = node._vjp(g)
         inputs = node.inputs
         if observer is not None:
@@ -225,5 +254,6 @@ if speedups is not None:
         accumulate_leaf=_accumulate_leaf,
         keep_retained=_keep_retained,
         second_backward=_second_backward,
+        check_versions=_check_versions,
     )
     _walk = speedups.walk

@@ -35,7 +35,7 @@ import numpy as np
 from chainrule.autograd.grad_mode import state
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import ndarray, xp
-from chainrule.ops.base import Op, check_finite, user_frame
+from chainrule.ops.base import Op, check_finite, user_frame, versions_of
 
 
 def _constant(value: Any) -> Tensor:
@@ -96,6 +96,7 @@ class Function(Op):
             out = xp.asarray(out)
         if state.grad_enabled and any(ctx.needs_input_grad):
             ctx.inputs = inputs
+            ctx.versions = versions_of(inputs)
             if state.anomaly:
                 ctx.trace = user_frame()
                 check_finite("forward output", ctx, out)

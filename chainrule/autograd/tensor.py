@@ -77,7 +77,7 @@ class Tensor:
     Create one with ``chainrule.tensor(data, requires_grad=False, dtype=None, name=None)``.
     """
 
-    __slots__ = ("__weakref__", "_grad_fn", "_requires_grad", "data", "grad", "name")
+    __slots__ = ("__weakref__", "_grad_fn", "_requires_grad", "_version", "data", "grad", "name")
 
     # Make NumPy hand ``ndarray <op> Tensor`` back to Tensor's reflected operators.
     __array_ufunc__ = None
@@ -86,6 +86,9 @@ class Tensor:
     grad: ndarray | None
     _requires_grad: bool
     _grad_fn: Op | None
+    #: how many in-place operations changed this tensor (``add_``, ``+=``, ...); the graph nodes
+    #: that used it remember the version they saw, and backward refuses a changed one
+    _version: int
     name: str | None
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None) -> None:
@@ -93,6 +96,7 @@ class Tensor:
         self.grad = None
         self._grad_fn = None
         self.name = name
+        self._version = 0
         self._requires_grad = False
         if requires_grad:
             self.requires_grad = True
@@ -105,6 +109,7 @@ class Tensor:
         t.grad = None
         t._requires_grad = node is not None
         t._grad_fn = node
+        t._version = 0
         t.name = None
         return t
 

@@ -22,6 +22,7 @@ import numpy as np
 
 from chainrule import functional
 from chainrule.autograd.engine import backward
+from chainrule.autograd.grad_mode import state
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import xp
 from chainrule.functional import _binary, _compare, _operand, _reduction
@@ -29,6 +30,67 @@ from chainrule.ops.base import apply1, apply2
 from chainrule.ops.elementwise import AddOp, DivOp, MulOp, NegOp, PowOp, SubOp
 from chainrule.ops.linalg import MatMulOp
 from chainrule.ops.reduce import MeanOp, SumOp
+
+_IN_PLACE = {"add": xp.add, "sub": xp.subtract, "mul": xp.multiply, "div": xp.true_divide}
+
+
+def _graph_in_place(self: Tensor, other: Any) -> bool:
+    """Whether an in-place op on ``self`` is recorded (PyTorch's rule); refuses a leaf that requires grad."""
+    if not state.grad_enabled or not (self._requires_grad or (isinstance(other, Tensor) and other._requires_grad)):
+        return False
+    if self._grad_fn is None and self._requires_grad:
+        name = f" {self.name!r}" if self.name else ""
+        raise RuntimeError(
+            f"in-place operation on the leaf tensor{name} of shape {self.shape}, which requires grad, while "
+            "gradients are recorded: the update would become part of the graph. Update parameters inside "
+            "`with chainrule.no_grad():` (as optimizers do), or write to .data"
+        )
+    return True
+
+
+def _take_over(self: Tensor, compute: Any) -> Tensor:
+    """Record an in-place op: ``compute(old)`` on an alias of the current value, then ``self`` becomes its result.
+
+    NOTE: ``self`` gets the result's array and node; the arrays earlier nodes saved stay as they
+    were (the alias holds them), and those nodes see the version change and refuse to run backward.
+    """
+    old = Tensor._wrap(self.data, self._grad_fn)
+    old._requires_grad = self._requires_grad
+    old._version = self._version
+    old.name = self.name
+    result = compute(old)
+    if result.data.dtype != self.data.dtype:
+        result = functional.astype(result, self.data.dtype)
+    if result.data.shape != self.data.shape:
+        raise RuntimeError(
+            f"in-place operation: the result has shape {result.data.shape}, but the tensor has shape "
+            f"{self.data.shape} (an in-place result cannot broadcast the tensor itself)"
+        )
+    self.data = result.data
+    self._grad_fn = result._grad_fn
+    self._requires_grad = result._requires_grad
+    self._version += 1
+    return self
+
+
+def _write(self: Tensor, what: str, write: Any) -> Tensor:
+    """Change ``self.data`` in place (nothing recorded), with NumPy's same-kind casting; count the version."""
+    try:
+        write(self.data)
+    except (TypeError, ValueError) as err:  # NumPy: a cast across kinds, a shape that does not fit, read-only
+        raise RuntimeError(
+            f"{what}: cannot change a {self.data.dtype} tensor of shape {self.shape} in place: {err}"
+        ) from None
+    self._version += 1
+    return self
+
+
+def _binary_in_place(self: Tensor, name: str, other: Any) -> Tensor:
+    if _graph_in_place(self, other):
+        return _take_over(self, lambda old: getattr(functional, name)(old, other))
+    value = other.data if isinstance(other, Tensor) else other
+    ufunc = _IN_PLACE[name]
+    return _write(self, f"{name}_", lambda data: ufunc(data, value, out=data, casting="same_kind"))
 
 
 class _TensorMethods:
@@ -154,6 +216,69 @@ class _TensorMethods:
                 )
             value = value.data
         self.data[index] = value
+
+    # ----------------------------------------------------------------- in place
+    # NOTE: PyTorch's semantics: under no_grad (or where nothing requires grad) the array is
+    # changed in place; otherwise the op is recorded and the tensor takes over its result; a
+    # leaf that requires grad is refused while gradients are recorded. Each one counts the
+    # tensor's version, so backward refuses nodes whose inputs changed after they used them.
+    def add_(self, other: Any) -> Tensor:
+        """self += other, in place (returns self)."""
+        return _binary_in_place(self, "add", other)
+
+    def sub_(self, other: Any) -> Tensor:
+        """self -= other, in place (returns self)."""
+        return _binary_in_place(self, "sub", other)
+
+    def mul_(self, other: Any) -> Tensor:
+        """self *= other, in place (returns self)."""
+        return _binary_in_place(self, "mul", other)
+
+    def div_(self, other: Any) -> Tensor:
+        """self /= other, in place (returns self)."""
+        return _binary_in_place(self, "div", other)
+
+    def __iadd__(self, other: Any) -> Tensor:
+        return _binary_in_place(self, "add", other)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return _binary_in_place(self, "sub", other)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return _binary_in_place(self, "mul", other)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return _binary_in_place(self, "div", other)
+
+    def fill_(self, value: Any) -> Tensor:
+        """Set every element to ``value`` (a number or a one-element tensor), in place."""
+        if isinstance(value, Tensor):
+            if value.data.size != 1:
+                raise RuntimeError(f"fill_: the value must have one element, got shape {value.shape}")
+            return self.copy_(value.reshape(()))
+        if _graph_in_place(self, None):
+            # the old value gets gradient 0 (where's rule), as in PyTorch
+            return _take_over(self, lambda old: functional.where(False, old, float(value)))
+        return _write(self, "fill_", lambda data: xp.copyto(data, value, casting="same_kind"))
+
+    def zero_(self) -> Tensor:
+        """Set every element to 0, in place."""
+        return self.fill_(0.0)
+
+    def copy_(self, src: Any) -> Tensor:
+        """Copy ``src`` (broadcast to this shape, converted to this dtype) into this tensor, in place."""
+        if _graph_in_place(self, src):
+            source = src if isinstance(src, Tensor) else Tensor._wrap(xp.asarray(src))
+            return _take_over(
+                self,
+                lambda old: functional.where(
+                    False, old, functional.broadcast_to(functional.astype(source, self.data.dtype), self.shape)
+                ),
+            )
+        value = src.data if isinstance(src, Tensor) else src
+        return _write(
+            self, "copy_", lambda data: xp.copyto(data, xp.broadcast_to(value, data.shape), casting="same_kind")
+        )
 
     # ----------------------------------------------------------------- methods
     def add(self, other: Any) -> Tensor:

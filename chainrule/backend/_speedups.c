@@ -34,14 +34,16 @@ static PyObject *AccumulateLeaf;  /* engine._accumulate_leaf(leaf, grad, upstrea
 static PyObject *KeepRetained;    /* engine._keep_retained(tensor, grad) */
 static PyObject *SecondBackward;  /* engine._second_backward(node) -> raises */
 static PyObject *Asarray;         /* xp.asarray */
+static PyObject *CheckVersions;   /* engine._check_versions(node) -> raises if an input changed in place */
+static PyObject *Zero;            /* the int 0: a tensor's version until an in-place op changes it */
 static PyObject *EmptyTuple, *NeedsT, *NeedsTT, *NeedsTF, *NeedsFT;
 static PyObject *str_forward, *str_vjp, *str_mode, *str_shape;
 static int configured_apply = 0, configured_walk = 0;
 
 #define KEEP(var, value) do { Py_XSETREF(var, (value)); Py_INCREF(var); } while (0)
 
-static Py_ssize_t off_data, off_grad, off_requires_grad, off_grad_fn, off_name;
-static Py_ssize_t off_inputs, off_needs, off_retained, off_saved, off_scope, off_trace;
+static Py_ssize_t off_data, off_grad, off_requires_grad, off_grad_fn, off_name, off_version;
+static Py_ssize_t off_inputs, off_needs, off_retained, off_saved, off_scope, off_trace, off_versions;
 
 #define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
 
@@ -94,7 +96,8 @@ configure_apply(PyObject *self, PyObject *args, PyObject *kwargs)
     PyTypeObject *tt = (PyTypeObject *)tensor_type, *ot = (PyTypeObject *)op_type;
     if (slot_offset(tt, "data", &off_data) || slot_offset(tt, "grad", &off_grad) ||
         slot_offset(tt, "_requires_grad", &off_requires_grad) || slot_offset(tt, "_grad_fn", &off_grad_fn) ||
-        slot_offset(tt, "name", &off_name) || slot_offset(ot, "inputs", &off_inputs) ||
+        slot_offset(tt, "name", &off_name) || slot_offset(tt, "_version", &off_version) ||
+        slot_offset(ot, "versions", &off_versions) || slot_offset(ot, "inputs", &off_inputs) ||
         slot_offset(ot, "needs_input_grad", &off_needs) || slot_offset(ot, "retained", &off_retained) ||
         slot_offset(ot, "saved", &off_saved) || slot_offset(ot, "scope", &off_scope) ||
         slot_offset(ot, "trace", &off_trace))
@@ -114,20 +117,22 @@ configure_apply(PyObject *self, PyObject *args, PyObject *kwargs)
 static PyObject *
 configure_walk(PyObject *self, PyObject *args, PyObject *kwargs)
 {
-    static char *names[] = {"released", "unbroadcast", "accumulate_leaf", "keep_retained", "second_backward", NULL};
-    PyObject *released, *unbroadcast, *accumulate, *keep, *second;
+    static char *names[] = {"released", "unbroadcast", "accumulate_leaf", "keep_retained", "second_backward",
+                            "check_versions", NULL};
+    PyObject *released, *unbroadcast, *accumulate, *keep, *second, *check;
     if (!configured_apply) {
         PyErr_SetString(PyExc_RuntimeError, "configure_walk() needs configure_apply() first");
         return NULL;
     }
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOO:configure_walk", names, &released, &unbroadcast,
-                                     &accumulate, &keep, &second))
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOOO:configure_walk", names, &released, &unbroadcast,
+                                     &accumulate, &keep, &second, &check))
         return NULL;
     KEEP(Released, released);
     KEEP(Unbroadcast, unbroadcast);
     KEEP(AccumulateLeaf, accumulate);
     KEEP(KeepRetained, keep);
     KEEP(SecondBackward, second);
+    KEEP(CheckVersions, check);
     configured_walk = 1;
     Py_RETURN_NONE;
 }
@@ -157,7 +162,8 @@ plain_op(PyObject *op)
 static inline int
 plain_tensor(PyObject *x)
 {
-    return PyObject_TypeCheck(x, TensorType) && SLOT(x, off_data) != NULL && SLOT(x, off_requires_grad) != NULL;
+    return PyObject_TypeCheck(x, TensorType) && SLOT(x, off_data) != NULL && SLOT(x, off_requires_grad) != NULL &&
+           SLOT(x, off_version) != NULL;
 }
 
 /* The forward failed: ValueError and IndexError are re-raised naming the op, the shapes
@@ -208,6 +214,7 @@ make_result(PyObject *node, PyObject *data, int record)
     give_slot(out, off_data, data);
     set_slot(out, off_grad, Py_None);
     set_slot(out, off_name, Py_None);
+    set_slot(out, off_version, Zero);
     if (record) {
         set_slot(node, off_retained, Py_None);
         set_slot(node, off_trace, Py_None);
@@ -285,14 +292,34 @@ apply_core(PyObject *fallback, PyObject *const *args, Py_ssize_t nargsf, PyObjec
             Py_DECREF(node);
             return NULL;
         }
+        int changed = 0;
         for (Py_ssize_t i = 0; i < n; i++) {
             PyObject *t = args[1 + i];
             PyTuple_SET_ITEM(inputs, i, Py_NewRef(t));
             if (n > 2)
                 PyTuple_SET_ITEM(needs, i, Py_NewRef(SLOT(t, off_requires_grad) == Py_True ? Py_True : Py_False));
+            changed |= SLOT(t, off_version) != Zero;
         }
+        /* NOTE: the inputs' versions as this node saw them, for backward to check that no input was
+         * changed in place since; None (the common case) means every one was 0. */
+        PyObject *versions = Py_None;
+        if (changed) {
+            versions = PyTuple_New(n);
+            if (versions == NULL) {
+                Py_DECREF(inputs);
+                Py_DECREF(needs);
+                Py_DECREF(data);
+                Py_DECREF(node);
+                return NULL;
+            }
+            for (Py_ssize_t i = 0; i < n; i++)
+                PyTuple_SET_ITEM(versions, i, Py_NewRef(SLOT(args[1 + i], off_version)));
+        }
+        else
+            Py_INCREF(versions);
         give_slot(node, off_inputs, inputs);
         give_slot(node, off_needs, needs);
+        give_slot(node, off_versions, versions);
     }
     PyObject *out = make_result(node, data, record);
     Py_DECREF(node);
@@ -374,6 +401,26 @@ node_of(PyObject *t)
         return NULL;
     }
     return SLOT(t, off_grad_fn);
+}
+
+/* Whether an input of node may have been changed in place since node used it: the node recorded
+ * versions, or an input's version is not 0 (a node without the slot, or an input that is not
+ * a plain tensor, goes to the Python check too). The Python check decides and raises. */
+static int
+versions_changed(PyObject *node)
+{
+    PyObject *versions = SLOT(node, off_versions);
+    if (versions != Py_None)
+        return 1;
+    PyObject *inputs = SLOT(node, off_inputs);
+    if (inputs == NULL || !PyTuple_Check(inputs))
+        return 0; /* inputs_of() reports it */
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(inputs); i++) {
+        PyObject *t = PyTuple_GET_ITEM(inputs, i);
+        if (!PyObject_TypeCheck(t, TensorType) || SLOT(t, off_version) != Zero)
+            return 1;
+    }
+    return 0;
 }
 
 static inline PyObject *
@@ -671,6 +718,12 @@ walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             PyObject *r = PyObject_CallOneArg(SecondBackward, node);
             Py_XDECREF(r);
             goto node_error;
+        }
+        if (versions_changed(node)) {
+            PyObject *r = PyObject_CallOneArg(CheckVersions, node);
+            if (r == NULL)
+                goto node_error;
+            Py_DECREF(r);
         }
         PyObject *call[3] = {NULL, node, g};
         downstream = PyObject_VectorcallMethod(str_vjp, call + 1, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
@@ -1469,6 +1522,7 @@ PyInit__speedups(void)
     find_loops(numpy, "log", LogLoop, LogData);
     Py_DECREF(numpy);
     EmptyTuple = PyTuple_New(0);
+    Zero = PyLong_FromLong(0);
     NeedsT = PyTuple_Pack(1, Py_True);
     NeedsTT = PyTuple_Pack(2, Py_True, Py_True);
     NeedsTF = PyTuple_Pack(2, Py_True, Py_False);
@@ -1477,7 +1531,7 @@ PyInit__speedups(void)
     str_vjp = PyUnicode_InternFromString("_vjp");
     str_mode = PyUnicode_InternFromString("mode");
     str_shape = PyUnicode_InternFromString("shape");
-    if (!EmptyTuple || !NeedsT || !NeedsTT || !NeedsTF || !NeedsFT || !str_forward || !str_vjp || !str_mode ||
+    if (!EmptyTuple || !Zero || !NeedsT || !NeedsTT || !NeedsTF || !NeedsFT || !str_forward || !str_vjp || !str_mode ||
         !str_shape)
         return NULL;
     return PyModule_Create(&module);

@@ -115,7 +115,7 @@ def train_command(args: argparse.Namespace) -> int:
     import chainrule
     from chainrule import nn, optim
     from chainrule.data import Standardizer
-    from chainrule.train import EarlyStopping, evaluate, fit, param_groups
+    from chainrule.train import Diagnostics, EarlyStopping, evaluate, fit, param_groups
 
     if args.patience is not None and args.val_size == 0:
         raise UsageError("--patience needs a validation set: add --val-size (e.g. 0.1)")
@@ -156,6 +156,9 @@ def train_command(args: argparse.Namespace) -> int:
     elif args.schedule == "cosine":
         scheduler = optim.CosineAnnealingLR(optimizer, T_max=args.epochs)
     callbacks = [EarlyStopping("val_loss", patience=args.patience)] if args.patience else []
+    diagnostics = Diagnostics() if args.diagnostics else None
+    if diagnostics is not None:
+        callbacks.append(diagnostics)
     metrics = ("accuracy",) if dataset.task == "classification" else ("mse",)
 
     print(
@@ -217,11 +220,16 @@ def train_command(args: argparse.Namespace) -> int:
                 **({f"train_{key}": train_eval[key], f"test_{key}": test_eval[key]}),
                 "model": str(model_path),
                 "chainrule_version": chainrule.__version__,
+                **({"diagnostics": diagnostics.to_dict()} if diagnostics is not None else {}),
             }
             metrics_path.write_text(json.dumps(report, indent=2, default=_json_default) + "\n")
         except OSError as err:
             raise UsageError(f"cannot write to {out_dir}: {err.strerror or err}") from None
         print(f"saved {model_path} and {metrics_path}")
+        if not args.no_plots:
+            from chainrule.cli.plot import plots_after_training
+
+            plots_after_training(out_dir, report, model)
     return 0
 
 
@@ -279,6 +287,8 @@ def predict_command(args: argparse.Namespace) -> int:
 
     if not args.model.is_file():
         raise UsageError(f"model file not found: {args.model}")
+    if args.confusion is not None and args.confusion.suffix.lower() not in (".png", ".svg"):
+        raise UsageError(f"--confusion {args.confusion}: use a .png or .svg file name")
     try:
         model = chainrule.load(args.model)
         info = _run_info(args.model)
@@ -287,6 +297,8 @@ def predict_command(args: argparse.Namespace) -> int:
     name = args.data or info["data"]
     options = info.get("data_options", {}) if name == info["data"] else {}
     dataset = get_dataset(name, **options)
+    if args.confusion is not None and dataset.task != "classification":
+        raise UsageError(f"--confusion needs a classifier; {name} is a regression data set")
     sizes = getattr(model, "sizes", None)
     if sizes is not None and dataset.n_features != sizes[0]:
         raise UsageError(f"the model takes {sizes[0]} features but the {name} data set has {dataset.n_features}")
@@ -308,7 +320,16 @@ def predict_command(args: argparse.Namespace) -> int:
     else:
         pred = (outputs.reshape(-1) > threshold).astype(np.int64)
     print(f"accuracy {acc:.4f} ({int(np.sum(pred == y.reshape(-1)))}/{len(y)})")
-    print(format_confusion(confusion_matrix(y, pred, dataset.n_classes)))
+    counts = confusion_matrix(y, pred, dataset.n_classes)
+    print(format_confusion(counts))
+    if args.confusion is not None:
+        from chainrule.viz.plots import plot_confusion_matrix
+
+        try:
+            plot_confusion_matrix(counts, path=args.confusion)
+        except OSError as err:
+            raise UsageError(f"cannot write {args.confusion}: {err.strerror or err}") from None
+        print(f"wrote {args.confusion}")
     return 0
 
 

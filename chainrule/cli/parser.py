@@ -1,4 +1,4 @@
-"""The ``chainrule`` command line: ``train``, ``predict``, ``datasets`` and the XOR ``demo``.
+"""The ``chainrule`` command line: ``train``, ``predict``, ``datasets``, ``explain`` and the XOR ``demo``.
 
     chainrule train --data digits --hidden 64,32 --epochs 30 --out runs/digits
     chainrule predict --model runs/digits/model.safetensors
@@ -17,6 +17,9 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import chainrule.cli.commands as commands
+from chainrule.cli import explain
+from chainrule.cli import export as export_cli
+from chainrule.cli import plot as plot_cli
 from chainrule.cli.commands import UsageError, confusion_matrix, format_confusion
 from chainrule.nn.activation import ACTIVATIONS, OUTPUT_ACTIVATIONS
 from chainrule.optim import OPTIMIZERS
@@ -262,6 +265,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--no-progress", dest="progress", action="store_false", help="never show the progress bar")
     g.add_argument("--quiet", action="store_true", help="no line per epoch")
+    g.add_argument(
+        "--diagnostics",
+        action="store_true",
+        help="record per-layer gradient, update and activation statistics in metrics.json (and diagnostics.png)",
+    )
+    g.add_argument("--no-plots", action="store_true", help="do not draw the plots (history.png, ...) next to the model")
 
     predict = _command(
         sub,
@@ -282,8 +291,14 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument(
         "--split", choices=("test", "train", "all"), default="test", help="which part of the data to evaluate on"
     )
+    predict.add_argument(
+        "--confusion", type=Path, default=None, metavar="FILE", help="also draw the confusion matrix (.png or .svg)"
+    )
 
     _command(sub, "datasets", commands.datasets_command, help="list the data sets")
+    explain.add_parser(sub)
+    plot_cli.add_parser(sub)
+    export_cli.add_parser(sub)
     return parser
 
 

@@ -30,6 +30,17 @@ from chainrule.nn.activation import (
     Tanh,
     make_activation,
 )
+from chainrule.nn.constructions import (
+    Perceptron,
+    PerceptronResult,
+    Sign,
+    Step,
+    approximate_1d,
+    from_truth_table,
+    perceptron_train,
+    pulse,
+    xor_network,
+)
 from chainrule.nn.container import ModuleList, Sequential
 from chainrule.nn.dropout import Dropout
 from chainrule.nn.linear import MLP, Linear, Maxout
@@ -79,17 +90,26 @@ __all__ = [
     "NLLLoss",
     "PReLU",
     "Parameter",
+    "Perceptron",
+    "PerceptronResult",
     "ReLU",
     "Sequential",
     "Sigmoid",
+    "Sign",
     "Softmax",
     "Softplus",
     "StateDictKeyError",
+    "Step",
     "Tanh",
+    "approximate_1d",
     "from_config",
+    "from_truth_table",
     "functional",
     "init",
     "losses",
     "make_activation",
+    "perceptron_train",
+    "pulse",
     "register_module",
+    "xor_network",
 ]

@@ -39,7 +39,7 @@ _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 class Op:
     """A node of the computational graph: one application of a primitive op."""
 
-    __slots__ = ("__weakref__", "inputs", "needs_input_grad", "retained", "saved", "scope", "trace")
+    __slots__ = ("__weakref__", "inputs", "needs_input_grad", "retained", "saved", "scope", "trace", "versions")
 
     #: short name used in the registry, error messages and graph drawings
     name: ClassVar[str] = "op"
@@ -52,6 +52,8 @@ class Op:
     #: the innermost ``nn.Module`` call whose output this node made, and the nodes of that
     #: call's tensor inputs (set by ``Module.__call__``; for ``viz.draw(collapse_modules=True)``)
     scope: tuple[Any, tuple[Op | None, ...]] | None
+    #: the inputs' ``_version`` when this node used them, or None when every one was 0
+    versions: tuple[int, ...] | None
 
     def forward(self, *arrays: ndarray, **attrs: Any) -> ndarray:
         raise NotImplementedError
@@ -77,6 +79,14 @@ class Op:
     def __repr__(self) -> str:
         extra = self.describe()
         return f"<{self.name}{' ' + extra if extra else ''}>"
+
+
+def versions_of(inputs: tuple[Tensor, ...]) -> tuple[int, ...] | None:
+    """The inputs' versions for ``Op.versions``: None when all are 0 (the common case)."""
+    for t in inputs:
+        if t._version:
+            return tuple([t._version for t in inputs])
+    return None
 
 
 def register(cls: type[Op]) -> type[Op]:
@@ -152,12 +162,14 @@ def apply(op: type[Op], *inputs: Tensor, **attrs: Any) -> Tensor:
     out.data = data
     out.grad = None
     out.name = None
+    out._version = 0
     if True in needs and state.grad_enabled:
         node.inputs = inputs
         node.needs_input_grad = needs
         node.retained = None
         node.trace = None
         node.scope = None
+        node.versions = versions_of(inputs)
         out._requires_grad = True
         out._grad_fn = node
     else:
@@ -185,12 +197,14 @@ def apply1(op: type[Op], x: Tensor) -> Tensor:
     out.data = data
     out.grad = None
     out.name = None
+    out._version = 0
     if x._requires_grad and state.grad_enabled:
         node.inputs = (x,)
         node.needs_input_grad = (True,)
         node.retained = None
         node.trace = None
         node.scope = None
+        node.versions = (x._version,) if x._version else None
         out._requires_grad = True
         out._grad_fn = node
     else:
@@ -215,12 +229,14 @@ def apply2(op: type[Op], a: Tensor, b: Tensor) -> Tensor:
     out.data = data
     out.grad = None
     out.name = None
+    out._version = 0
     if (a._requires_grad or b._requires_grad) and state.grad_enabled:
         node.inputs = (a, b)
         node.needs_input_grad = (a._requires_grad, b._requires_grad)
         node.retained = None
         node.trace = None
         node.scope = None
+        node.versions = (a._version, b._version) if a._version or b._version else None
         out._requires_grad = True
         out._grad_fn = node
     else:

@@ -17,6 +17,7 @@ and metrics by name in ``chainrule.train.objectives``; ``chainrule.train`` expor
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -246,6 +247,13 @@ def fit(
                 say(format_logs(epoch, int(epochs), logs))
             if state.stop_training:
                 break
+    except BaseException:
+        # NOTE: callbacks end even when training fails (Diagnostics unhooks its activations,
+        # EarlyStopping restores the best weights); the training error is the one raised.
+        for cb in hooks:
+            with contextlib.suppress(Exception):
+                cb.on_train_end(state)
+        raise
     finally:
         if bar is not None:
             bar.close()

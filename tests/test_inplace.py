@@ -1,0 +1,165 @@
+"""In-place operations with PyTorch's semantics, cross-checked against PyTorch: the manual SGD loop
+of every course, recorded in-place ops on non-leaf tensors, refusals, and the version counter."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+import chainrule as cr
+
+OPS = ["add_", "sub_", "mul_", "div_"]
+OPERATORS = {"add_": "__iadd__", "sub_": "__isub__", "mul_": "__imul__", "div_": "__itruediv__"}
+
+
+def test_the_manual_sgd_loop_updates_the_parameters_as_in_torch():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(16, 3)), rng.normal(size=(16, 1))
+    w0 = rng.normal(size=(3, 1))
+    w, tw = cr.tensor(w0, requires_grad=True), torch.tensor(w0, requires_grad=True)
+    for _ in range(5):
+        loss = ((cr.tensor(X) @ w - cr.tensor(y)) ** 2).mean()
+        tloss = ((torch.tensor(X) @ tw - torch.tensor(y)) ** 2).mean()
+        w.grad, tw.grad = None, None
+        loss.backward()
+        tloss.backward()
+        with cr.no_grad():
+            for p in [w]:
+                p -= 0.1 * p.grad  # the same object, changed in place
+        with torch.no_grad():
+            tw -= 0.1 * tw.grad
+        np.testing.assert_allclose(w.data, tw.detach().numpy(), rtol=1e-14)
+    assert w._version == 5
+    assert w.is_leaf and w.requires_grad
+
+
+@pytest.mark.parametrize("name", OPS)
+@pytest.mark.parametrize("spelling", ["method", "operator"])
+def test_in_place_without_a_graph_writes_the_array_itself(name, spelling):
+    a = np.array([1.5, -2.0, 3.0])
+    t = cr.tensor(a)
+    buffer = t.data
+    other = np.array([0.5, 4.0, -1.0])
+    result = getattr(t, name if spelling == "method" else OPERATORS[name])(cr.tensor(other))
+    expected = getattr(torch.tensor(a), name)(torch.tensor(other)).numpy()
+    assert result is t and t.data is buffer  # the same tensor and the same memory
+    np.testing.assert_array_equal(t.data, expected)
+    assert t._version == 1
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_recorded_in_place_ops_on_non_leaves_give_torchs_gradients(name):
+    a, b = np.array([1.5, -2.0, 3.0]), np.array([0.5, 4.0, -1.0])
+    x, w = cr.tensor(a, requires_grad=True), cr.tensor(b, requires_grad=True)
+    tx, tw = torch.tensor(a, requires_grad=True), torch.tensor(b, requires_grad=True)
+    h, th = x * 2.0, tx * 2.0
+    getattr(h, name)(w)
+    getattr(th, name)(tw)
+    (h * h).sum().backward()
+    (th * th).sum().backward()
+    np.testing.assert_allclose(h.data, th.detach().numpy(), rtol=1e-15)
+    np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-14)
+    np.testing.assert_allclose(w.grad, tw.grad.numpy(), rtol=1e-14)
+    assert not h.is_leaf and h.op.name == name[:-1]
+
+
+def test_in_place_on_a_leaf_that_requires_grad_is_refused_while_recording():
+    w = cr.tensor([1.0, 2.0], requires_grad=True, name="w")
+    tw = torch.tensor([1.0, 2.0], requires_grad=True)
+    with pytest.raises(RuntimeError):
+        tw += 1
+    for change in (lambda: w.add_(1.0), lambda: w.__isub__(1.0), lambda: w.zero_(), lambda: w.copy_([3.0, 4.0])):
+        with pytest.raises(RuntimeError, match=r"leaf tensor 'w' .* requires grad, while gradients are recorded"):
+            change()
+    np.testing.assert_array_equal(w.data, [1.0, 2.0])  # nothing changed
+    assert w._version == 0
+    with cr.no_grad():
+        w.zero_()
+    np.testing.assert_array_equal(w.data, [0.0, 0.0])
+
+
+def test_a_tensor_changed_after_an_op_saved_it_is_refused_at_backward():
+    a = np.array([1.0, 2.0, 3.0])
+    x = cr.tensor(a, requires_grad=True)
+    h = x * 1.0
+    y = (h * h).sum()  # mul saves h
+    h.mul_(3.0)
+    with pytest.raises(RuntimeError, match=r"input 0 of op 'mul' .* modified by an in-place operation"):
+        y.backward()
+    tx = torch.tensor(a, requires_grad=True)
+    th = tx * 1.0
+    ty = (th * th).sum()
+    th.mul_(3.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        ty.backward()
+
+
+def test_a_parameter_updated_between_forward_and_backward_is_refused():
+    w = cr.tensor([1.0, -1.0], requires_grad=True)
+    loss = (w * cr.tensor([2.0, 3.0]) * w).sum()
+    with cr.no_grad():
+        w -= 0.5
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        loss.backward()
+    # a new forward after the update is fine: its nodes saw the new version
+    loss = (w * cr.tensor([2.0, 3.0]) * w).sum()
+    loss.backward()
+    np.testing.assert_array_equal(w.grad, 2 * np.array([2.0, 3.0]) * w.data)
+
+
+def test_a_tensor_changed_before_it_is_used_is_fine():
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    h = x * 1.0
+    h += 1.0
+    h += 1.0  # version 2 before anything uses it
+    (h * h).sum().backward()
+    np.testing.assert_array_equal(x.grad, 2 * (np.array([1.0, 2.0]) + 2))
+
+
+@pytest.mark.parametrize("how", ["zero_", "fill_", "copy_"])
+def test_zero_fill_copy_match_torch(how):
+    a, s = np.array([1.5, -2.0, 3.0]), np.array([7.0, 8.0, 9.0])
+    x, src = cr.tensor(a, requires_grad=True), cr.tensor(s, requires_grad=True)
+    tx, tsrc = torch.tensor(a, requires_grad=True), torch.tensor(s, requires_grad=True)
+    h, th = x * 2.0, tx * 2.0
+    calls = {"zero_": ((), ()), "fill_": ((0.25,), (0.25,)), "copy_": ((src,), (tsrc,))}
+    getattr(h, how)(*calls[how][0])
+    getattr(th, how)(*calls[how][1])
+    ((h + x) * (h + x)).sum().backward()
+    ((th + tx) * (th + tx)).sum().backward()
+    np.testing.assert_array_equal(h.data, th.detach().numpy())
+    np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-15)
+    if how == "copy_":
+        np.testing.assert_allclose(src.grad, tsrc.grad.numpy(), rtol=1e-15)
+
+
+def test_copy_broadcasts_and_converts_without_a_graph():
+    t = cr.tensor(np.zeros((2, 3), dtype=np.float32))
+    buffer = t.data
+    t.copy_(np.array([1.0, 2.0, 3.0]))
+    assert t.data is buffer and t.dtype == np.float32
+    np.testing.assert_array_equal(t.data, [[1, 2, 3], [1, 2, 3]])
+    t.fill_(cr.tensor(5.0))
+    assert np.all(t.data == 5)
+
+
+def test_in_place_errors_are_one_clear_line():
+    ints = cr.tensor(np.array([1, 2, 3]))
+    with pytest.raises(RuntimeError, match="cannot change a int64 tensor"):
+        ints += 0.5  # PyTorch: result type Float can't be cast to Long
+    small = cr.tensor(np.ones(3))
+    with pytest.raises(RuntimeError, match=r"shape \(3,\) in place"):
+        small += np.ones((2, 3))  # the tensor itself cannot broadcast
+    h = cr.tensor(np.ones(3), requires_grad=True) * 1.0
+    with pytest.raises(RuntimeError, match="cannot broadcast the tensor itself"):
+        h += cr.tensor(np.ones((2, 3)))
+
+
+def test_float32_tensor_keeps_its_dtype_through_in_place_ops():
+    t = cr.tensor([1.0, 2.0])
+    t += np.array([0.5, 0.5])  # float64 operand, float32 tensor (same kind)
+    assert t.dtype == np.float32
+    h = cr.tensor([1.0, 2.0], requires_grad=True) * 1.0
+    h *= cr.tensor(np.array([2.0, 2.0]))  # recorded: cast back to the tensor's dtype
+    assert h.dtype == np.float32
