@@ -90,7 +90,7 @@ from chainrule.ops import OPS
 __version__ = "0.1.0"
 
 # Submodules above the core load on first use, so ``import chainrule`` needs only NumPy.
-_LAZY_MODULES = {"nn", "optim", "data", "cli", "train", "io", "viz"}
+_LAZY_MODULES = {"nn", "optim", "data", "cli", "train", "io", "viz", "interop", "sweep", "playground"}
 _LAZY_NAMES = {"fit": "train", "save": "io", "load": "io", "compile": "autograd.compile", "explain": "viz"}
 
 

@@ -89,6 +89,40 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     return target
 
 
+def atomic_write_many(files: Mapping[str | os.PathLike[str], bytes]) -> list[Path]:
+    """Write several files so that none replaces its old version until every new one is complete.
+
+    Each is written to a temporary in its own folder and synced; only then are they renamed into
+    place, one after another. An error while writing leaves every old file as it was.
+    """
+    written: list[tuple[str, Path]] = []
+    try:
+        for path, data in files.items():
+            target = Path(path)
+            directory = target.parent if str(target.parent) else Path(".")
+            if not directory.is_dir():
+                raise FileNotFoundError(f"cannot write {target}: the folder {directory} does not exist")
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
+            written.append((tmp, target))
+            with os.fdopen(fd, "wb") as f:
+                _write_all(f, data)
+                f.flush()
+                os.fsync(f.fileno())
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+        for tmp, target in written:
+            os.replace(tmp, target)
+    except BaseException:
+        for tmp, _ in written:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        raise
+    for directory in {target.parent for _, target in written}:
+        _fsync_dir(directory)
+    return [target for _, target in written]
+
+
 def _digest(tensors: Mapping[str, np.ndarray]) -> str:
     h = hashlib.sha256()
     for name in sorted(tensors):
@@ -123,6 +157,11 @@ def save(
     ``weights_only=True`` and restore with ``load_weights(model, path)``; a plain mapping of
     name -> array is saved as weights only. ``metadata``: extra JSON-ready data (``read_metadata``).
     """
+    return atomic_write_bytes(path, model_bytes(model, weights_only=weights_only, metadata=metadata))
+
+
+def model_bytes(model: Any, *, weights_only: bool = False, metadata: Mapping[str, Any] | None = None) -> bytes:
+    """The bytes ``save`` writes (for writing several files together with ``atomic_write_many``)."""
     from safetensors.numpy import save as st_save
 
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, "chainrule_version": _version()}
@@ -145,7 +184,7 @@ def save(
     if metadata is not None:
         meta["user"] = json.dumps(dict(metadata), sort_keys=True)
     meta["sha256"] = _digest(state)
-    return atomic_write_bytes(path, st_save(state, metadata=meta))
+    return st_save(state, metadata=meta)
 
 
 def _version() -> str:
@@ -337,9 +376,11 @@ __all__ = [
     "FORMAT_VERSION",
     "ModelFileError",
     "atomic_write_bytes",
+    "atomic_write_many",
     "load",
     "load_state_dict",
     "load_weights",
+    "model_bytes",
     "read_metadata",
     "save",
 ]

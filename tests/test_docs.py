@@ -11,6 +11,14 @@ honest: the names and files the pages mention exist, README's training result is
 docs/cli.md shows (which tests/test_acceptance.py ties to a real run), the numbers
 docs/compile.md quotes are the benchmark pages' own, and docs/architecture.md's picture of the
 layers and its kernels' size bounds are the code's.
+
+The tutorials (docs/tutorials/NN-*.md) are held to more: each python block's printed output must
+be exactly the ```text block that follows it (a block followed by no text block prints nothing),
+and the images a page shows are exactly the ones its code writes, into the folder named by the
+environment variable CHAINRULE_TUTORIAL_IMAGES (a temporary folder here). After changing a
+tutorial, write its outputs into its text blocks and its images into docs/tutorials/images with:
+
+    CHAINRULE_WRITE_DOCS=1 .venv/bin/python -m pytest -q tests/test_docs.py -k tutorial
 """
 
 from __future__ import annotations
@@ -31,7 +39,9 @@ from typing import Any
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+TUTORIAL_DIR = ROOT / "docs" / "tutorials"
+TUTORIALS = sorted(TUTORIAL_DIR.glob("[0-9][0-9]-*.md"))
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), *sorted(TUTORIAL_DIR.glob("*.md"))]
 # a fenced block: the language after the opening fence, then the body up to a closing fence line
 FENCE = re.compile(r"^```([^\n`]*)\n(.*?)^```[ \t]*$", re.DOTALL | re.MULTILINE)
 LANGUAGES = {"python", "text", "sh"}
@@ -93,10 +103,10 @@ STATED_OUTPUT = {
 
 
 def _page_id(page: Path) -> str:
-    return page.name
+    return page.relative_to(ROOT / "docs").as_posix() if page.is_relative_to(TUTORIAL_DIR) else page.name
 
 
-@pytest.mark.parametrize("page", [p for p in PAGES if blocks(p, "python")], ids=_page_id)
+@pytest.mark.parametrize("page", [p for p in PAGES if blocks(p, "python") and p not in TUTORIALS], ids=_page_id)
 def test_page_examples_run_and_print_what_the_page_says(page, tmp_path, monkeypatch, registries) -> None:
     monkeypatch.chdir(tmp_path)  # examples may write files (README saves a model)
     printed = io.StringIO()
@@ -141,6 +151,82 @@ def _training(namespace: dict[str, Any], out: str, text: str, tmp_path: Path) ->
 
 
 PAGE_CHECKS = {"README.md": _readme, "compile.md": _compile, "nn.md": _nn, "training.md": _training}
+
+
+# ------------------------------------------------------------------ the tutorials
+IMAGE_LINK = re.compile(r"!\[[^\]]*\]\((images/[^)\s]+)\)")
+
+
+def blocks_with_output(page: Path) -> list[tuple[re.Match[str], re.Match[str] | None]]:
+    """Each python block with the ```text block right after it (only blank lines between), or None."""
+    text = page.read_text(encoding="utf-8")
+    found = list(FENCE.finditer(text))
+    pairs = []
+    for i, block in enumerate(found):
+        if block.group(1).strip() != "python":
+            continue
+        after = found[i + 1] if i + 1 < len(found) else None
+        if after is not None and (after.group(1).strip() != "text" or text[block.end() : after.start()].strip()):
+            after = None
+        pairs.append((block, after))
+    return pairs
+
+
+def write_outputs(page: Path, outputs: list[str]) -> None:
+    """CHAINRULE_WRITE_DOCS=1: put each block's printed output into the text block after it (adding one)."""
+    text = page.read_text(encoding="utf-8")
+    pieces, position = [], 0
+    for (block, shown), printed in zip(blocks_with_output(page), outputs):
+        if shown is not None:
+            pieces += [text[position : shown.start(2)], printed]
+            position = shown.end(2)
+        elif printed:
+            pieces += [text[position : block.end()], "\n\n```text\n" + printed + "```"]
+            position = block.end()
+    page.write_text("".join(pieces) + text[position:], encoding="utf-8")
+
+
+@pytest.mark.parametrize("page", TUTORIALS, ids=_page_id)
+def test_tutorial_prints_what_it_shows_and_draws_its_images(page, tmp_path, monkeypatch, registries) -> None:
+    writing = bool(os.environ.get("CHAINRULE_WRITE_DOCS"))
+    images = tmp_path / "images"
+    images.mkdir()
+    monkeypatch.setenv("CHAINRULE_TUTORIAL_IMAGES", str(images))
+    work = tmp_path / "work"  # anything else a page writes lands here
+    work.mkdir()
+    monkeypatch.chdir(work)
+    namespace: dict[str, Any] = {"__name__": f"tutorial_{page.stem.replace('-', '_')}"}
+    outputs = []
+    for i, (block, shown) in enumerate(blocks_with_output(page)):
+        code = block.group(2)
+        assert not code.startswith(SKIP), f"{page.name} block {i}: every tutorial block runs"
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            exec(compile(code, f"{page.name}[python block {i}]", "exec"), namespace)
+        outputs.append(printed.getvalue())
+        if not writing:
+            expected = "" if shown is None else shown.group(2)
+            assert outputs[-1] == expected, f"{page.name} python block {i}: what it prints differs from the page"
+    if writing:
+        write_outputs(page, outputs)
+        (TUTORIAL_DIR / "images").mkdir(exist_ok=True)
+        for f in images.iterdir():
+            (TUTORIAL_DIR / "images" / f.name).write_bytes(f.read_bytes())
+    written = {f"images/{f.name}" for f in images.iterdir()}
+    shown_images = set(IMAGE_LINK.findall(page.read_text(encoding="utf-8")))
+    assert shown_images <= written, f"{page.name} shows images its code did not write: {shown_images - written}"
+    assert written <= shown_images, f"{page.name} writes images it does not show: {written - shown_images}"
+    for name in shown_images:
+        assert (TUTORIAL_DIR / name).is_file(), f"{page.name} shows {name}: not committed (CHAINRULE_WRITE_DOCS=1)"
+
+
+def test_tutorial_index_lists_every_tutorial_in_order() -> None:
+    index = (TUTORIAL_DIR / "index.md").read_text(encoding="utf-8")
+    listed = re.findall(r"^\d+\. \[[^\]]+\]\(([\w-]+\.md)\)", index, flags=re.MULTILINE)
+    assert listed == [p.name for p in TUTORIALS]
+    committed = {f"images/{f.name}" for f in (TUTORIAL_DIR / "images").iterdir()}
+    shown = {name for page in TUTORIALS for name in IMAGE_LINK.findall(page.read_text(encoding="utf-8"))}
+    assert committed == shown, f"images no tutorial shows: {committed - shown}"
 
 
 @pytest.mark.parametrize("page", PAGES, ids=_page_id)

@@ -161,3 +161,57 @@ def test_nan_weights_load_with_a_warning(tmp_path):
     with pytest.warns(RuntimeWarning, match="NaN or infinite values"):
         loaded = cr.load(path)
     assert np.isnan(loaded.layers[0].weight.data[0, 0])
+
+
+# --------------------------------------------------------------------- chainrule train keeps the previous run
+def _train(out, *extra):
+    from chainrule import cli
+
+    return cli.main(["train", "--data", "xor", "--hidden", "4", "--epochs", "2", "--quiet", "--no-plots",
+                     "--out", str(out), *extra])  # fmt: skip
+
+
+def test_a_failed_save_leaves_the_previous_run_whole(tmp_path, monkeypatch, capsys):
+    import chainrule.io as io
+
+    out = tmp_path / "run"
+    assert _train(out) == 0
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    real = io._write_all
+    calls = []
+
+    def fail_on_second(f, data):  # the model's temporary is complete, then the metrics' write fails
+        calls.append(len(data))
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real(f, data)
+
+    monkeypatch.setattr(io, "_write_all", fail_on_second)
+    assert _train(out, "--seed", "3") == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before  # no temporaries, nothing replaced
+
+
+def test_the_output_folder_is_checked_before_training(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert _train(blocker / "run") == 2
+    captured = capsys.readouterr()
+    assert "cannot write to" in captured.err and "final train" not in captured.out
+
+
+def test_atomic_write_many_replaces_nothing_until_all_are_complete(tmp_path):
+    import chainrule.io as io
+
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_bytes(b"old a")
+    with pytest.raises(FileNotFoundError):
+        io.atomic_write_many({a: b"new a", tmp_path / "missing" / "b.txt": b"new b"})
+    assert a.read_bytes() == b"old a" and sorted(p.name for p in tmp_path.iterdir()) == ["a.txt"]
+    io.atomic_write_many({a: b"new a", b: b"new b"})
+    assert (a.read_bytes(), b.read_bytes()) == (b"new a", b"new b")
+
+
+def test_xor_says_it_tests_on_its_training_points(tmp_path, capsys):
+    assert _train(tmp_path / "run") == 0
+    assert "4 train, 4 test (the same 4 points" in capsys.readouterr().out

@@ -9,7 +9,6 @@ Each command is a function of the parsed arguments that returns the exit status;
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import time
 from pathlib import Path
@@ -18,13 +17,6 @@ from typing import Any
 
 class UsageError(Exception):
     """A bad argument found after parsing (unknown file, inconsistent options): exit status 2."""
-
-
-def optimizers_taking(option: str) -> list[str]:
-    """The registered optimizers whose constructor has the keyword ``option`` (e.g. "momentum")."""
-    from chainrule.optim import OPTIMIZERS
-
-    return [name for name, entry in OPTIMIZERS.items() if option in inspect.signature(entry.cls).parameters]
 
 
 def demo_command(args: argparse.Namespace) -> int:
@@ -42,194 +34,83 @@ def datasets_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_data(name: str, n: int | None, noise: float | None, seed: int) -> Any:
-    from chainrule.data import dataset_options, get_dataset
+def _writable_folder(out_dir: Path) -> None:
+    """Make ``out_dir`` and prove it writable before training (a run that cannot be saved is refused first)."""
+    import tempfile
 
-    accepted = dataset_options(name)
-    options: dict[str, Any] = {}
-    if n is not None:
-        if "n" in accepted:
-            options["n"] = n
-        elif "repeat" in accepted:
-            options["repeat"] = n
-        else:
-            raise UsageError(f"--n does not apply to the {name} data set (it has a fixed size)")
-    if noise is not None:
-        if "noise" not in accepted:
-            raise UsageError(f"--noise does not apply to the {name} data set")
-        options["noise"] = noise
-    if "seed" in accepted:
-        options["seed"] = seed
-    return get_dataset(name, **options)
-
-
-def _split(
-    dataset: Any, test_size: float, seed: int, stratify: bool, val_size: float | None
-) -> tuple[tuple[Any, Any], tuple[Any, Any] | None, tuple[Any, Any]]:
-    """The (X, y) parts of a run: train, validation (None when ``val_size`` is 0) and test.
-
-    ``train`` splits here and ``predict`` rebuilds the same parts from the run's record, so the
-    two cannot drift apart. The validation part comes out of the training part, with ``seed + 1``.
-    """
-    from chainrule.data import train_test_split
-
-    stratify = stratify and dataset.task == "classification"
-    if len(dataset) < 2:
-        raise UsageError(f"the {dataset.name} data set has too few samples to split")
-    if dataset.name in ("xor", "and", "or") and len(dataset) == 4:
-        # NOTE: a truth table has no samples to spare: train and "test" on the 4 points.
-        X_train, X_test, y_train, y_test = dataset.X, dataset.X, dataset.y, dataset.y
-    else:
-        try:
-            X_train, X_test, y_train, y_test = train_test_split(
-                dataset.X, dataset.y, test_size=test_size, seed=seed, stratify=stratify
-            )
-        except ValueError as err:
-            raise UsageError(str(err)) from None
-    if not val_size:
-        return (X_train, y_train), None, (X_test, y_test)
     try:
-        X_train, X_val, y_train, y_val = train_test_split(X_train, y_train, test_size=val_size, seed=seed + 1)
-    except ValueError as err:
-        raise UsageError(f"--val-size: {err}") from None
-    return (X_train, y_train), (X_val, y_val), (X_test, y_test)
-
-
-def _head(args: argparse.Namespace, dataset: Any) -> tuple[str, int, str | None]:
-    """(loss, output units, output activation) for the data set and the chosen loss."""
-    from chainrule.train.objectives import LOSSES
-
-    loss = args.loss
-    if dataset.task == "regression":
-        loss = "mse"
-        return loss, dataset.output_size, None if args.output_activation in (None, "none") else args.output_activation
-    entry = LOSSES[loss]
-    if entry.one_output and dataset.n_classes != 2:
-        raise UsageError(f"--loss {loss} needs a two-class data set; {dataset.name} has {dataset.n_classes} classes")
-    units = 1 if entry.one_output else dataset.n_classes
-    act = args.output_activation if args.output_activation is not None else entry.output_activation
-    return loss, units, None if act in (None, "none") else act
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out_dir):
+            pass
+    except OSError as err:
+        raise UsageError(f"cannot write to {out_dir}: {err.strerror or err}") from None
 
 
 def train_command(args: argparse.Namespace) -> int:
     import chainrule
-    from chainrule import nn, optim
-    from chainrule.data import Standardizer
-    from chainrule.train import Diagnostics, EarlyStopping, evaluate, fit, param_groups
+    from chainrule.io import atomic_write_many, model_bytes
+    from chainrule.train import Diagnostics
+    from chainrule.train.recipe import RunError, prepare
 
-    if args.patience is not None and args.val_size == 0:
-        raise UsageError("--patience needs a validation set: add --val-size (e.g. 0.1)")
-    with_nesterov, with_momentum = optimizers_taking("nesterov"), optimizers_taking("momentum")
-    if args.nesterov and (args.optimizer not in with_nesterov or args.momentum <= 0):
-        raise UsageError(f"--nesterov needs --optimizer {' or '.join(with_nesterov)} and --momentum > 0")
-    takes_momentum = args.optimizer in with_momentum
-    if args.momentum and not takes_momentum:
-        raise UsageError(f"--momentum applies to {' and '.join(with_momentum)}, not {args.optimizer}")
     out_dir = args.out if args.out is not None else Path("runs") / args.data
-    lr = args.lr if args.lr is not None else optim.OPTIMIZERS[args.optimizer].lr
-
     start = time.perf_counter()
-    dataset = _load_data(args.data, args.n, args.noise, args.split_seed)
-    (X_train, y_train), validation, (X_test, y_test) = _split(
-        dataset, args.test_size, args.split_seed, args.stratify, args.val_size
-    )
-    scaler = None
-    if args.standardize:
-        scaler = Standardizer().fit(X_train)
-        X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
-        if validation is not None:
-            validation = (scaler.transform(validation[0]), validation[1])
-
-    loss, units, out_act = _head(args, dataset)
-    sizes = [dataset.n_features, *args.hidden, units]
-    model = nn.MLP(sizes, activation=args.activation, output_activation=out_act, dtype=args.dtype, rng=args.seed)
-    options: dict[str, Any] = {"lr": lr}
-    if takes_momentum:
-        options["momentum"] = args.momentum
-    if args.nesterov:
-        options["nesterov"] = True
-    # NOTE: the groups carry their own weight_decay, so AdamW's default decay (1e-2) is off unless --l2 is given.
-    optimizer = optim.get_optimizer(args.optimizer, param_groups(model, args.l2), **options)
-    scheduler = None
-    if args.schedule == "step":
-        scheduler = optim.StepLR(optimizer, step_size=max(1, args.epochs // 3), gamma=0.1)
-    elif args.schedule == "cosine":
-        scheduler = optim.CosineAnnealingLR(optimizer, T_max=args.epochs)
-    callbacks = [EarlyStopping("val_loss", patience=args.patience)] if args.patience else []
+    try:
+        run = prepare(args)
+    except RunError as err:
+        raise UsageError(str(err)) from None
+    if not args.no_save:
+        _writable_folder(out_dir)
     diagnostics = Diagnostics() if args.diagnostics else None
-    if diagnostics is not None:
-        callbacks.append(diagnostics)
-    metrics = ("accuracy",) if dataset.task == "classification" else ("mse",)
-
+    dataset, (X_train, _), validation, (X_test, _) = run.dataset, run.train, run.validation, run.test
+    same = " (the same 4 points: a truth table has none to spare)" if X_train is X_test else ""
     print(
-        f"data {dataset.name}: {len(X_train)} train, {len(X_test)} test"
+        f"data {dataset.name}: {len(X_train)} train, {len(X_test)} test{same}"
         + (f", {len(validation[1])} validation" if validation else "")
         + f" samples of {dataset.n_features} features"
     )
     print(
-        f"model MLP {'-'.join(map(str, sizes))} ({args.activation}), {model.num_parameters()} parameters; "
-        f"loss {loss}, optimizer {args.optimizer} lr {lr:g}, batch {args.batch_size or 'full'}, {args.epochs} epochs"
+        f"model MLP {'-'.join(map(str, run.sizes))} ({args.activation}), {run.model.num_parameters()} parameters; "
+        f"loss {run.loss}, optimizer {args.optimizer} lr {run.lr:g}, batch {args.batch_size or 'full'}, "
+        f"{args.epochs} epochs"
     )
-    history = fit(
-        model,
-        loss,
-        optimizer,
-        (X_train, y_train),
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        validation=validation,
-        metrics=metrics,
-        callbacks=callbacks,
-        seed=args.seed,
-        scheduler=scheduler,
-        progress=args.progress,
-        verbose=not args.quiet,
-        compile=args.compile,
-    )
-    train_eval = evaluate(model, X_train, y_train, loss=loss, metrics=metrics)
-    test_eval = evaluate(model, X_test, y_test, loss=loss, metrics=metrics)
+    history = run.fit([diagnostics] if diagnostics is not None else [], progress=args.progress, verbose=not args.quiet)
+    scores = run.scores()
+    train_eval, test_eval = scores["train"], scores["test"]
     elapsed = time.perf_counter() - start
-    key = metrics[0]
+    key = run.metric
     if history.stopped_epoch is not None:
         print(f"early stopping at epoch {history.stopped_epoch}")
     print(f"final train {key} {train_eval[key]:.4f}   test {key} {test_eval[key]:.4f}   ({elapsed:.1f} s)")
 
     if not args.no_save:
-        run = {
-            "data": dataset.name,
-            "data_options": dataset.options,
-            "task": dataset.task,
-            "loss": loss,
-            "test_size": args.test_size,
-            "split_seed": args.split_seed,
-            "stratify": args.stratify,
-            "val_size": args.val_size,
-            "standardizer": scaler.to_dict() if scaler else None,
+        record = run.record()
+        model_path, metrics_path = out_dir / "model.safetensors", out_dir / "metrics.json"
+        report = {
+            "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "handler"},
+            "run": record,
+            "history": history.to_dict(),
+            "seconds": elapsed,
+            "train": train_eval,
+            "test": test_eval,
+            **({f"train_{key}": train_eval[key], f"test_{key}": test_eval[key]}),
+            "model": str(model_path),
+            "chainrule_version": chainrule.__version__,
+            **({"diagnostics": diagnostics.to_dict()} if diagnostics is not None else {}),
         }
+        # NOTE: both files are complete in temporaries before either replaces the previous run's
         try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-            model_path = chainrule.save(model, out_dir / "model.safetensors", metadata=run)
-            metrics_path = out_dir / "metrics.json"
-            report = {
-                "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items() if k != "handler"},
-                "run": run,
-                "history": history.to_dict(),
-                "seconds": elapsed,
-                "train": train_eval,
-                "test": test_eval,
-                **({f"train_{key}": train_eval[key], f"test_{key}": test_eval[key]}),
-                "model": str(model_path),
-                "chainrule_version": chainrule.__version__,
-                **({"diagnostics": diagnostics.to_dict()} if diagnostics is not None else {}),
+            files = {
+                model_path: model_bytes(run.model, metadata=record),
+                metrics_path: (json.dumps(report, indent=2, default=_json_default) + "\n").encode(),
             }
-            metrics_path.write_text(json.dumps(report, indent=2, default=_json_default) + "\n")
+            atomic_write_many(files)
         except OSError as err:
             raise UsageError(f"cannot write to {out_dir}: {err.strerror or err}") from None
         print(f"saved {model_path} and {metrics_path}")
         if not args.no_plots:
             from chainrule.cli.plot import plots_after_training
 
-            plots_after_training(out_dir, report, model)
+            plots_after_training(out_dir, report, run.model)
     return 0
 
 
@@ -284,6 +165,7 @@ def predict_command(args: argparse.Namespace) -> int:
     from chainrule.data import Standardizer, get_dataset
     from chainrule.io import ModelFileError
     from chainrule.train import accuracy, predict
+    from chainrule.train.recipe import RunError, split_data
 
     if not args.model.is_file():
         raise UsageError(f"model file not found: {args.model}")
@@ -302,9 +184,12 @@ def predict_command(args: argparse.Namespace) -> int:
     sizes = getattr(model, "sizes", None)
     if sizes is not None and dataset.n_features != sizes[0]:
         raise UsageError(f"the model takes {sizes[0]} features but the {name} data set has {dataset.n_features}")
-    train, _, test = _split(
-        dataset, info["test_size"], info["split_seed"], info.get("stratify", False), info.get("val_size")
-    )
+    try:
+        train, _, test = split_data(
+            dataset, info["test_size"], info["split_seed"], info.get("stratify", False), info.get("val_size")
+        )
+    except RunError as err:
+        raise UsageError(str(err)) from None
     X, y = {"test": test, "train": train, "all": (dataset.X, dataset.y)}[args.split]
     if info.get("standardizer"):
         X = Standardizer.from_dict(info["standardizer"]).transform(X)

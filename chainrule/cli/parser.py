@@ -20,10 +20,12 @@ import chainrule.cli.commands as commands
 from chainrule.cli import explain
 from chainrule.cli import export as export_cli
 from chainrule.cli import plot as plot_cli
+from chainrule.cli import sweep as sweep_cli
 from chainrule.cli.commands import UsageError, confusion_matrix, format_confusion
 from chainrule.nn.activation import ACTIVATIONS, OUTPUT_ACTIVATIONS
 from chainrule.optim import OPTIMIZERS
 from chainrule.train.objectives import LOSSES
+from chainrule.train.recipe import optimizers_taking
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
@@ -213,8 +215,8 @@ def build_parser() -> argparse.ArgumentParser:
         rates.setdefault(entry.lr, []).append(name)
     by_rate = ", ".join(f"{lr:g} for {', '.join(names)}" for lr, names in rates.items())
     g.add_argument("--lr", type=_number("positive"), default=None, help=f"learning rate (default: {by_rate})")
-    momentum = ", ".join(commands.optimizers_taking("momentum"))
-    nesterov = ", ".join(commands.optimizers_taking("nesterov"))
+    momentum = ", ".join(optimizers_taking("momentum"))
+    nesterov = ", ".join(optimizers_taking("nesterov"))
     g.add_argument("--momentum", type=_number("non-negative"), default=0.0, help=f"momentum ({momentum})")
     g.add_argument("--nesterov", action="store_true", help=f"Nesterov momentum ({nesterov}; needs --momentum > 0)")
     g.add_argument(
@@ -298,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     _command(sub, "datasets", commands.datasets_command, help="list the data sets")
     explain.add_parser(sub)
     plot_cli.add_parser(sub)
+    sweep_cli.add_parser(sub)
     export_cli.add_parser(sub)
     return parser
 

@@ -72,11 +72,11 @@ def read_metrics(run_dir: Path) -> dict[str, Any]:
 
 def _run_data(run: dict[str, Any]) -> tuple[Any, tuple[Any, Any], tuple[Any, Any], Any]:
     """(dataset, train part, test part, transform) rebuilt from a run record, as ``predict`` does."""
-    from chainrule.cli.commands import _split
     from chainrule.data import Standardizer, get_dataset
+    from chainrule.train.recipe import split_data
 
     dataset = get_dataset(run["data"], **run.get("data_options", {}))
-    train, _, test = _split(
+    train, _, test = split_data(
         dataset, run["test_size"], run["split_seed"], run.get("stratify", False), run.get("val_size")
     )
     transform = Standardizer.from_dict(run["standardizer"]).transform if run.get("standardizer") else None
