@@ -5,7 +5,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip -q --disable-pip-version-check
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench docs clean
 
 # Installs are quiet: each step's output goes to $(VENV)/install.log and is printed only if the step fails.
 LOGGED = > $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
@@ -44,5 +44,13 @@ lint: $(VENV)/.dev
 bench: $(VENV)/.dev $(VENV)/.speedups
 	$(PY) -m benchmarks
 
+$(VENV)/.docs: $(VENV)/.core
+	@$(PIP) install -e '.[docs]' $(LOGGED)
+	@touch $@
+
+# the documentation site, built strictly (broken links and references fail) into site/
+docs: $(VENV)/.docs
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info chainrule/backend/_speedups*.so
+	rm -rf $(VENV) .pytest_cache build site *.egg-info chainrule/backend/_speedups*.so

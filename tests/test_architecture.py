@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -195,3 +196,16 @@ def test_the_command_line_reads_its_choices_from_the_registries(monkeypatch):
     argv = ["train", "--data", "xor", "--hidden", "4", "--optimizer", "adam", "--epochs", "1", "--no-save", "--quiet"]
     assert cli.main(argv) == 0
     assert seen["lr"] == 0.0123
+
+
+@pytest.mark.skipif(not os.environ.get("CI"), reason="checks the CI machine (CI=true, as .ci/run sets)")
+def test_ci_has_everything_the_optional_tests_need():
+    # the optional tests skip themselves where a tool is missing; on CI none may be missing
+    import importlib.util
+    import shutil
+
+    modules = ["torch", "onnx", "onnxruntime", "ray.tune", "starlette", "uvicorn", "httpx", "playwright",
+               "matplotlib", "mkdocs", "sklearn", "safetensors", "threadpoolctl"]  # fmt: skip
+    missing = [m for m in modules if importlib.util.find_spec(m.split(".")[0]) is None]
+    missing += [tool for tool in ("dot", "chromium", "gcc") if shutil.which(tool) is None]
+    assert missing == []

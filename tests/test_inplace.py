@@ -163,3 +163,26 @@ def test_float32_tensor_keeps_its_dtype_through_in_place_ops():
     h = cr.tensor([1.0, 2.0], requires_grad=True) * 1.0
     h *= cr.tensor(np.array([2.0, 2.0]))  # recorded: cast back to the tensor's dtype
     assert h.dtype == np.float32
+
+
+def test_compiled_steps_check_versions_too():
+    w = cr.tensor([1.0, -1.0], requires_grad=True)
+    x = cr.tensor([2.0, 3.0])
+
+    @cr.compile
+    def step(inputs):
+        return (w * inputs * w).sum()
+
+    for _ in range(3):  # traced, then replayed; the manual SGD update between steps is fine
+        w.grad = None
+        loss = step(x)
+        loss.backward()
+        with cr.no_grad():
+            w -= 0.1 * w.grad
+    expected = w.data.copy()
+    loss = step(x)
+    with cr.no_grad():
+        w -= 0.1  # changed between forward and backward
+    with pytest.raises(RuntimeError, match="modified by an in-place operation"):
+        loss.backward()
+    np.testing.assert_allclose(w.data, expected - 0.1)

@@ -432,3 +432,20 @@ def test_docs_nn_code_runs(capsys):
 
 def test_docs_io_code_runs():
     run_doc("io.md")
+
+
+def test_module_calls_are_recorded_on_their_output_node_until_backward():
+    import chainrule as cr
+
+    model = nn.MLP([3, 4, 1], rng=0)
+    x = cr.tensor(np.ones((2, 3)))
+    out = model(x)
+    module, args = out.grad_fn.scope
+    assert module is model.layers[1] and args[0] is not x  # innermost call: the last Linear
+    hidden = args[0]
+    assert hidden.grad_fn.scope[0] is model.activations[0]
+    kept = model(x)
+    kept.sum().backward(retain_graph=True)
+    assert kept.grad_fn.scope is not None  # a kept graph keeps it (for drawing)
+    out.sum().backward()
+    assert out.grad_fn.scope is None  # released with the node's inputs: no activation kept alive

@@ -325,7 +325,7 @@ class CompiledFunction:
             node.retained = None
             node.trace = None
             node.scope = None
-            node.versions = versions_of(node.inputs)
+            node.versions = versions_of(node.inputs) if structure.in_place else None
             first._requires_grad = True
             first._grad_fn = node
         else:

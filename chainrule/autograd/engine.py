@@ -211,6 +211,7 @@ def backward(
             # the next step) must not keep every activation of its step alive with it.
             node.saved = RELEASED
             node.inputs = ()
+            node.scope = None
         for t, dg in zip(inputs, downstream):
             parent = t._grad_fn
             if dg is not None:
@@ -243,6 +244,7 @@ def backward(
                     elif not retain_graph:
                         parent.saved = RELEASED
                         parent.inputs = ()
+                        parent.scope = None
 
 
 # The same walk in C (chainrule/backend/_speedups.c), used unless anomaly checks are on.

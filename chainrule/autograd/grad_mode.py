@@ -41,6 +41,9 @@ class _Structure:
     """
 
     version = 0
+    #: how many in-place tensor operations ran (``add_``, ``+=``, ...): while 0, no tensor's
+    #: version can differ from 0, so a compiled replay need not record its inputs' versions
+    in_place = 0
 
 
 structure = _Structure()

@@ -22,7 +22,7 @@ import numpy as np
 
 from chainrule import functional
 from chainrule.autograd.engine import backward
-from chainrule.autograd.grad_mode import state
+from chainrule.autograd.grad_mode import state, structure
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import xp
 from chainrule.functional import _binary, _compare, _operand, _reduction
@@ -70,6 +70,7 @@ def _take_over(self: Tensor, compute: Any) -> Tensor:
     self._grad_fn = result._grad_fn
     self._requires_grad = result._requires_grad
     self._version += 1
+    structure.in_place += 1
     return self
 
 
@@ -82,6 +83,7 @@ def _write(self: Tensor, what: str, write: Any) -> Tensor:
             f"{what}: cannot change a {self.data.dtype} tensor of shape {self.shape} in place: {err}"
         ) from None
     self._version += 1
+    structure.in_place += 1
     return self
 
 

@@ -610,6 +610,7 @@ release(PyObject *node)
 {
     set_slot(node, off_saved, Released);
     set_slot(node, off_inputs, EmptyTuple);
+    set_slot(node, off_scope, Py_None);
 }
 
 /* One input of a node that has run its rule: route its gradient dg (a new reference, or NULL for none). */

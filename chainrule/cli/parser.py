@@ -19,6 +19,7 @@ from typing import Any, NoReturn
 import chainrule.cli.commands as commands
 from chainrule.cli import explain
 from chainrule.cli import export as export_cli
+from chainrule.cli import playground as playground_cli
 from chainrule.cli import plot as plot_cli
 from chainrule.cli import sweep as sweep_cli
 from chainrule.cli.commands import UsageError, confusion_matrix, format_confusion
@@ -302,6 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     plot_cli.add_parser(sub)
     sweep_cli.add_parser(sub)
     export_cli.add_parser(sub)
+    playground_cli.add_parser(sub)
     return parser
 
 

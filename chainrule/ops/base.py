@@ -49,9 +49,10 @@ class Op:
     saved: Any
     trace: str | None
     retained: Tensor | None
-    #: the innermost ``nn.Module`` call whose output this node made, and the nodes of that
-    #: call's tensor inputs (set by ``Module.__call__``; for ``viz.draw(collapse_modules=True)``)
-    scope: tuple[Any, tuple[Op | None, ...]] | None
+    #: the innermost ``nn.Module`` call whose output this node made, and that call's positional
+    #: arguments (set by ``Module.__call__``; for ``viz.draw(collapse_modules=True)``); backward
+    #: clears it with the node's other references
+    scope: tuple[Any, tuple[Any, ...]] | None
     #: the inputs' ``_version`` when this node used them, or None when every one was 0
     versions: tuple[int, ...] | None
 

@@ -230,12 +230,13 @@ def _boxes(index: GraphIndex) -> tuple[dict[int, int], list[Entry]]:
     outputs: list[Entry] = []
     entries = index.entries
     for e in reversed(entries):
-        scope = e.node.scope if e.node is not None else None
+        scope = e.scope
         if scope is None or e.index in owner:
             continue
         box = len(outputs)
         outputs.append(e)
-        stop = {id(node) for node in scope[1] if node is not None}
+        # the nodes that made the call's tensor inputs (leaves end the walk anyway)
+        stop = {id(a._grad_fn) for a in scope[1] if isinstance(a, Tensor) and a._grad_fn is not None}
         stack = [e.index]
         while stack:
             i = stack.pop()
@@ -327,7 +328,7 @@ def _draw(
         nodes += 1
     marked_boxes = {owner[i] for i in marked if i in owner}
     for box, e in enumerate(box_outputs):
-        module = e.node.scope[0]
+        module = e.scope[0]
         name = index.module_label(module)
         cls = type(module).__name__
         given = index.module_label.given.get(id(module))  # "" for the model itself

@@ -48,6 +48,9 @@ class Entry:
     op: str = ""  #: the op's registry name ("mul")
     detail: str = ""  #: ``node.describe()`` (``axis=(1,)`` and so on)
     inputs: list[int] = field(default_factory=list)  #: entry indices of the op's inputs, in argument order
+    #: ``node.scope`` when the graph was walked (the module call that made this output, and its
+    #: arguments); kept here because backward clears it from the node
+    scope: Any = None
 
     @property
     def requires_grad(self) -> bool:
@@ -137,6 +140,7 @@ def build_index(root: Tensor, names: Any = None, model: Any = None, *, who: str 
                     obj.name,
                     obj.describe(),
                     [by_key[id(t._grad_fn if t._grad_fn is not None else t)] for t in inputs],
+                    getattr(obj, "scope", None),
                 )
             )
         else:
@@ -179,7 +183,7 @@ def scope_modules(entries: list[Entry]) -> list[Module]:
     """The modules whose calls made nodes of this graph, each once, in walk order."""
     modules: dict[int, Module] = {}
     for e in entries:
-        scope = e.node.scope if e.node is not None else None
+        scope = e.scope
         if scope is not None:
             modules.setdefault(id(scope[0]), scope[0])
     return list(modules.values())
