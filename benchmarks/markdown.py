@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shlex
 from typing import Any
 
@@ -355,9 +356,37 @@ def render(results: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def write_markdown(path: str, results: dict[str, Any]) -> None:
-    text = render({**results, "path": os.path.relpath(path)})
+_SECTION = re.compile(r"<!-- section: (?P<name>[\w-]+) -->\n.*?<!-- /section: (?P=name) -->\n", re.S)
+
+
+def sections(text: str) -> dict[str, str]:
+    """The marked sections of a page (what the tool benchmarks wrote), by name, markers included."""
+    return {m.group("name"): m.group(0) for m in _SECTION.finditer(text)}
+
+
+def _replace_file(path: str, text: str) -> None:
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
         f.write(text)
     os.replace(tmp, path)
+
+
+def write_section(path: str, name: str, body: str) -> None:
+    """Put ``body`` into the page as the section ``name`` (replacing its earlier text, or at the end).
+
+    The playground and sweep benchmarks (``python -m benchmarks.playground --write``, ...) write
+    their measurements so; ``write_markdown`` keeps these sections when it rewrites the page.
+    """
+    block = f"<!-- section: {name} -->\n{body.rstrip()}\n<!-- /section: {name} -->\n"
+    text = open(path).read() if os.path.exists(path) else ""
+    old = sections(text).get(name)
+    text = text.replace(old, block) if old else text.rstrip("\n") + "\n\n" + block
+    _replace_file(path, text)
+
+
+def write_markdown(path: str, results: dict[str, Any]) -> None:
+    text = render({**results, "path": os.path.relpath(path)})
+    kept = sections(open(path).read()) if os.path.exists(path) else {}
+    if kept:
+        text = text.rstrip("\n") + "\n\n" + "\n".join(kept.values())
+    _replace_file(path, text)

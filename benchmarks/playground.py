@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import time
 
@@ -84,15 +85,33 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.playground", description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=200, help="frames per timed run (default: 200)")
     parser.add_argument("--ws", action="store_true", help="also time round trips through the WebSocket app")
+    parser.add_argument("--write", metavar="PAGE", help="also write the result into PAGE (docs/benchmarks.md)")
     args = parser.parse_args(argv)
     rate, size, split = frames_per_second(args.frames)
-    print("playground animation, 2-8-8-1 tanh, 200 points, 64x64 grid + 16 neuron heatmaps, 10 steps/frame")
-    print(f"  server frames/s (Session.frame + JSON): {rate:.0f}   (target >= 30)")
-    print(f"  frame size: {size / 1024:.0f} KiB of JSON")
-    print("  one frame, ms: " + ", ".join(f"{k} {v:.2f}" for k, v in split.items()))
+    lines = [
+        "playground animation, 2-8-8-1 tanh, 200 points, 64x64 grid + 16 neuron heatmaps, 10 steps/frame",
+        f"  server frames/s (Session.frame + JSON): {rate:.0f}   (target >= 30)",
+        f"  frame size: {size / 1024:.0f} KiB of JSON",
+        "  one frame, ms: " + ", ".join(f"{k} {v:.2f}" for k, v in split.items()),
+    ]
     if args.ws:
         rate_ws = websocket_frames_per_second(args.frames)
-        print(f"  WebSocket round trips/s (in-process TestClient, ack per frame): {rate_ws:.0f}")
+        lines.append(f"  WebSocket round trips/s (in-process TestClient, ack per frame): {rate_ws:.0f}")
+    print("\n".join(lines))
+    if args.write:
+        from benchmarks.markdown import write_section
+
+        body = (
+            "## Playground animation\n\n"
+            f"`python -m benchmarks.playground{' --ws' if args.ws else ''} --write {args.write}`, measured "
+            f"{time.strftime('%Y-%m-%d')} on this machine ({os.cpu_count()} cores, load average "
+            f"{os.getloadavg()[0]:.1f}). A frame is what the server sends while Animate runs: 10 training steps, "
+            "the decision grid and every hidden neuron's heatmap, as JSON; the page acknowledges each frame "
+            "before the next is sent (drop, don't lag). The target is 30 frames/s.\n\n```text\n"
+            + "\n".join(lines)
+            + "\n```\n"
+        )
+        write_section(args.write, "playground", body)
     return 0 if rate >= 30 else 1
 
 

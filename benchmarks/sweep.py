@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="pool size (default: 2)")
     parser.add_argument("--epochs", type=int, default=30, help="epochs per trial (default: 30, chainrule train's)")
     parser.add_argument("--reps", type=int, default=1, help="runs of each; the fastest counts (default: 1)")
+    parser.add_argument("--write", metavar="PAGE", help="also write the result into PAGE (docs/benchmarks.md)")
     args = parser.parse_args(argv)
     from threadpoolctl import threadpool_limits
 
@@ -55,13 +56,20 @@ def main(argv: list[str] | None = None) -> int:
                 print("the pool's trials scored differently from the same trials run one by one", file=sys.stderr)
                 return 1
     seq, one, pool = min(sequential), min(single), min(pooled)
-    print(
+    text = (
         f"Sweep: 12 digits trials ({', '.join(GRID)}, {args.epochs} epochs each) on {cores()} cores "
         f"(load average {os.getloadavg()[0]:.1f} at the end): one after another in one process {seq:.1f} s "
         f"({one:.1f} s with BLAS held to 1 thread); {args.workers} worker processes {pool:.1f} s, "
         f"{seq / pool:.2f}x faster ({one / pool:.2f}x against the 1-thread run; best of {args.reps}, "
         "pool start-up included; the trials' scores are identical)."
     )
+    print(text)
+    if args.write:
+        from benchmarks.markdown import write_section
+
+        command = f"python -m benchmarks.sweep --workers {args.workers} --epochs {args.epochs} --reps {args.reps}"
+        body = f"## Sweeps\n\n`{command} --write {args.write}`, measured {time.strftime('%Y-%m-%d')}:\n\n{text}\n"
+        write_section(args.write, "sweep", body)
     return 0
 
 

@@ -233,3 +233,21 @@ def test_report_names_the_command_that_made_it(smoke: dict) -> None:
     assert cli._options(options) == ["--api", "nn", "--only", "xor", "--smoke"]
     assert smoke["options"] == ["--smoke", "--threads", "default,1"]
     assert "Written by `python -m benchmarks --smoke --threads default,1 --write " in smoke["markdown"]
+
+
+def test_tool_sections_are_written_and_survive_a_rewrite(tmp_path, smoke):
+    from benchmarks.markdown import sections, write_markdown, write_section
+
+    page = tmp_path / "benchmarks.md"
+    page.write_text("# Benchmarks\n\nold tables\n")
+    write_section(str(page), "sweep", "## Sweeps\n\nfirst")
+    write_section(str(page), "playground", "## Playground\n\n300 frames/s")
+    write_section(str(page), "sweep", "## Sweeps\n\nsecond")  # replaced in place, not appended
+    text = page.read_text()
+    assert text.count("## Sweeps") == 1 and "second" in text and "first" not in text
+    kept = sections(text)
+    assert list(kept) == ["sweep", "playground"]
+    results = {k: v for k, v in smoke.items() if k not in ("stdout", "markdown")}
+    write_markdown(str(page), results)  # the main run rewrites its tables and keeps the tools' sections
+    rewritten = page.read_text()
+    assert "old tables" not in rewritten and sections(rewritten) == kept
