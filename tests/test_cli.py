@@ -238,6 +238,14 @@ def test_no_save_writes_nothing(capsys, tmp_path, monkeypatch) -> None:
         (["predict", "--model", "no/such/model.safetensors"], "model file not found: no/such/model.safetensors"),
         (["predict"], "the following arguments are required: --model"),
         (["explode"], "invalid choice: 'explode'"),
+        # found by trying to break it: each once a traceback or a silent surprise
+        (["train", "--seed", "-1"], "argument --seed: -1 must be >= 0"),
+        (["train", "--split-seed", "-3"], "argument --split-seed: -3 must be >= 0"),
+        (["train", "--data", "moons", "--n", "1"], "--data moons: moons: n must be an integer >= 2"),
+        (["train", "--hidden", "100000000"], "a hidden layer of 100000000 units is over 100,000"),
+        (["train", "--hidden", "0"], "use 'none' for a linear model"),
+        (["train", "--out", ""], "argument --out: an empty folder name"),
+        (["demo", "--seed", "-1"], "argument --seed: -1 must be >= 0"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(capsys, argv: list[str], message: str) -> None:
@@ -344,3 +352,41 @@ def test_train_compile_flag_gives_the_same_model(capsys, tmp_path) -> None:
     compiled = cr.load(tmp_path / "compiled" / "model.safetensors")
     for a, b in zip(eager.parameters(), compiled.parameters()):
         assert np.array_equal(a.data, b.data)
+
+
+def test_predict_into_a_closed_pipe_stops_quietly(tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    assert cli.main(["train", "--data", "digits", "--hidden", "8", "--epochs", "1", "--quiet", "--no-plots",
+                     "--out", str(out)]) == 0  # fmt: skip
+    command = f"{sys.executable} -m chainrule predict --model {out / 'model.safetensors'} | head -1"
+    run = subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert run.stdout.startswith("model ") and run.stderr == ""  # no BrokenPipeError traceback
+
+
+def test_demo_says_when_training_diverged(capsys):
+    from chainrule.cli.demo import train_xor
+
+    train_xor(steps=3, lr=float("inf"))
+    printed = capsys.readouterr().out
+    assert "training diverged" in printed and "correct" not in printed
+
+
+def test_training_uses_one_blas_thread_for_small_networks():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from chainrule import nn
+    from chainrule.cli.commands import blas_threads
+
+    def blas() -> set[int]:
+        return {p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"}
+
+    before = blas()
+    with blas_threads(None, nn.MLP([784, 64, 10], rng=0)):
+        assert blas() == {1}
+    assert blas() == before
+    with blas_threads(3, nn.MLP([2, 2], rng=0)):
+        assert blas() == {3}
+    with blas_threads(None, nn.Linear(1001, 1000, rng=0)):  # a layer over 1,000,000 weights: left alone
+        assert blas() == before

@@ -215,3 +215,43 @@ def test_atomic_write_many_replaces_nothing_until_all_are_complete(tmp_path):
 def test_xor_says_it_tests_on_its_training_points(tmp_path, capsys):
     assert _train(tmp_path / "run") == 0
     assert "4 train, 4 test (the same 4 points" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------- predict distrusts the training record
+@pytest.mark.parametrize(
+    "change,message",
+    [
+        ({"test_size": "lots"}, "test_size = 'lots'"),
+        ({"split_seed": -4}, "split_seed = '-4'"),
+        ({"data": "imagenet"}, "data = 'imagenet'"),
+        ({"data_options": {"n": 10**12}}, "data_options"),
+        ({"loss": "telepathy"}, "loss = 'telepathy'"),
+        ({"standardizer": {"mean": [1.0], "std": "x"}}, "standardizer"),
+        ({"val_size": 3}, "val_size = '3'"),
+    ],
+)
+def test_predict_refuses_a_tampered_training_record(tmp_path, capsys, change, message):
+    import json
+
+    from chainrule import cli
+
+    out = tmp_path / "run"
+    assert _train(out) == 0
+    model = out / "model.safetensors"
+    record = cr.io.read_metadata(model)["user"]
+    _rewrite_metadata(model, user=json.dumps({**record, **change}))
+    capsys.readouterr()
+    assert cli.main(["predict", "--model", str(model)]) == 2
+    err = capsys.readouterr().err
+    assert "training record" in err and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_predict_refuses_data_with_other_classes(tmp_path, capsys):
+    from chainrule import cli
+
+    out = tmp_path / "run"
+    assert cli.main(["train", "--data", "three_class", "--hidden", "4", "--epochs", "1", "--quiet", "--no-plots",
+                     "--out", str(out)]) == 0  # fmt: skip
+    capsys.readouterr()
+    code = cli.main(["predict", "--model", str(out / "model.safetensors"), "--data", "moons"])
+    assert code == 2 and "predicts 3 classes but the moons data set has 2" in capsys.readouterr().err

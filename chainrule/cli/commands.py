@@ -46,6 +46,30 @@ def _writable_folder(out_dir: Path) -> None:
         raise UsageError(f"cannot write to {out_dir}: {err.strerror or err}") from None
 
 
+#: layers up to this many weights train on one BLAS thread by default (see blas_threads)
+SMALL_LAYER = 1_000_000
+
+
+def blas_threads(threads: int | None, model: Any) -> Any:
+    """A context limiting NumPy's BLAS to ``threads`` (None: 1 for small networks, else left alone).
+
+    NOTE: on the small matrices of these networks a second BLAS thread costs more in hand-offs
+    than it computes, and on a busy machine it waits for a core (measured: docs/cli.md, --threads).
+    """
+    import contextlib
+
+    if threads is None:
+        largest = max((p.data.size for p in model.parameters()), default=0)
+        threads = 1 if largest <= SMALL_LAYER else None
+    if threads is None:
+        return contextlib.nullcontext()
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return contextlib.nullcontext()  # the BLAS keeps its own setting
+    return threadpool_limits(limits=threads, user_api="blas")
+
+
 def train_command(args: argparse.Namespace) -> int:
     import chainrule
     from chainrule.io import atomic_write_many, model_bytes
@@ -73,7 +97,10 @@ def train_command(args: argparse.Namespace) -> int:
         f"loss {run.loss}, optimizer {args.optimizer} lr {run.lr:g}, batch {args.batch_size or 'full'}, "
         f"{args.epochs} epochs"
     )
-    history = run.fit([diagnostics] if diagnostics is not None else [], progress=args.progress, verbose=not args.quiet)
+    with blas_threads(args.threads, run.model):
+        history = run.fit(
+            [diagnostics] if diagnostics is not None else [], progress=args.progress, verbose=not args.quiet
+        )
     scores = run.scores()
     train_eval, test_eval = scores["train"], scores["test"]
     elapsed = time.perf_counter() - start
@@ -125,16 +152,62 @@ def _json_default(value: Any) -> Any:
 
 
 def _run_info(model_path: Path) -> dict[str, Any]:
+    """The training record of a model file (or of the metrics.json beside it), checked field by field."""
     from chainrule.io import read_metadata
 
-    info = read_metadata(model_path).get("user")
+    info, where = read_metadata(model_path).get("user"), str(model_path)
     if not info:
         sidecar = model_path.with_name("metrics.json")
         if sidecar.is_file():
-            info = json.loads(sidecar.read_text()).get("run")
+            where = str(sidecar)
+            try:
+                report = json.loads(sidecar.read_text())
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+                raise UsageError(f"{sidecar} is not a readable metrics file: {err}") from None
+            info = report.get("run") if isinstance(report, dict) else None
     if not info:
         raise UsageError(f"{model_path} has no record of its data split (was it saved by 'chainrule train'?)")
+    problem = _record_problem(info)
+    if problem:
+        raise UsageError(f"the training record in {where} is not valid: {problem}")
     return info
+
+
+def _record_problem(info: Any) -> str | None:
+    """What is wrong with a training record (it lies outside the model file's checksum), or None."""
+    from chainrule.data import dataset_options, list_datasets
+    from chainrule.train.objectives import LOSSES
+
+    def number(value: Any) -> bool:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+
+    if not isinstance(info, dict):
+        return "it is not a JSON object"
+    known = isinstance(info.get("data"), str) and info.get("data") in list_datasets()
+    checks = {
+        "data": known,
+        # bounded: n = 10**12 would make predict generate a data set larger than the memory
+        "data_options": isinstance(info.get("data_options", {}), dict)
+        and all(isinstance(k, str) and number(v) and abs(v) <= 10**7 for k, v in info.get("data_options", {}).items())
+        and set(info.get("data_options", {})) <= set(dataset_options(info.get("data")) if known else ()),
+        "loss": info.get("loss") is None or info.get("loss") in LOSSES,
+        "test_size": number(info.get("test_size")) and 0 < info["test_size"] < 1,
+        "split_seed": isinstance(info.get("split_seed"), int) and not isinstance(info["split_seed"], bool)
+        and info["split_seed"] >= 0,
+        "stratify": isinstance(info.get("stratify", False), bool),
+        "val_size": info.get("val_size") is None or (number(info["val_size"]) and 0 <= info["val_size"] < 1),
+    }  # fmt: skip
+    bad = [name for name, ok in checks.items() if not ok]
+    if bad:
+        return f"{bad[0]} = {str(info.get(bad[0]))[:60]!r}"
+    scaler = info.get("standardizer")
+    if scaler is not None:
+        ok = isinstance(scaler, dict) and all(
+            isinstance(scaler.get(k), list) and all(number(v) for v in scaler[k]) for k in ("mean", "std")
+        )
+        if not ok or len(scaler["mean"]) != len(scaler["std"]):
+            return "standardizer (needs equal-length lists of numbers 'mean' and 'std')"
+    return None
 
 
 def confusion_matrix(y_true: Any, y_pred: Any, n_classes: int) -> Any:
@@ -184,6 +257,11 @@ def predict_command(args: argparse.Namespace) -> int:
     sizes = getattr(model, "sizes", None)
     if sizes is not None and dataset.n_features != sizes[0]:
         raise UsageError(f"the model takes {sizes[0]} features but the {name} data set has {dataset.n_features}")
+    scaler = info.get("standardizer")
+    if scaler is not None and len(scaler["mean"]) != dataset.n_features:
+        raise UsageError(f"the standardizer has {len(scaler['mean'])} features but {name} has {dataset.n_features}")
+    if dataset.task == "classification" and sizes is not None and sizes[-1] > 1 and sizes[-1] != dataset.n_classes:
+        raise UsageError(f"the model predicts {sizes[-1]} classes but the {name} data set has {dataset.n_classes}")
     try:
         train, _, test = split_data(
             dataset, info["test_size"], info["split_seed"], info.get("stratify", False), info.get("val_size")

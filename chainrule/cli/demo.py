@@ -39,6 +39,9 @@ def train_xor(steps: int = 2000, lr: float = 0.5, seed: int = 0, report_every: i
     if not quiet:
         for inputs, target, p in zip(x.numpy(), y.numpy().ravel(), preds):
             print(f"  xor({int(inputs[0])}, {int(inputs[1])}) = {p:.4f}   target {int(target)}")
-        correct = int(((preds > 0.5) == (y.numpy().ravel() > 0.5)).sum())
-        print(f"{correct}/4 correct")
+        if not np.isfinite(history[-1]) or not np.isfinite(preds).all():
+            print(f"training diverged (the loss is {history[-1]}): lower --lr (now {lr:g})")
+        else:
+            correct = int(((preds > 0.5) == (y.numpy().ravel() > 0.5)).sum())
+            print(f"{correct}/4 correct")
     return history, preds

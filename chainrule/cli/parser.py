@@ -11,6 +11,7 @@ which loads heavy modules inside the commands, so ``chainrule --help`` stays fas
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -88,10 +89,18 @@ def _count(minimum: int) -> Any:
     return parse
 
 
+#: the widest hidden layer the command line builds (a mistyped size must not exhaust the memory)
+MAX_UNITS = 100_000
+
+
 def _hidden(text: str) -> list[int]:
-    """'64,32' -> [64, 32]; '' or 'none' -> [] (no hidden layer: a linear model)."""
-    if text.strip().lower() in ("", "none", "0"):
+    """'64,32' -> [64, 32]; 'none' -> [] (no hidden layer: a linear model)."""
+    if text.strip().lower() == "none":
         return []
+    if text.strip() in ("", "0"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: a hidden layer needs at least 1 unit; use 'none' for a linear model"
+        )
     try:
         sizes = [int(part) for part in text.split(",")]
     except ValueError:
@@ -100,7 +109,15 @@ def _hidden(text: str) -> list[int]:
         ) from None
     if any(s < 1 for s in sizes):
         raise argparse.ArgumentTypeError(f"{text!r}: every hidden layer needs at least 1 unit")
+    if max(sizes) > MAX_UNITS:
+        raise argparse.ArgumentTypeError(f"{text!r}: a hidden layer of {max(sizes)} units is over {MAX_UNITS:,}")
     return sizes
+
+
+def _folder(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("an empty folder name (give a folder, e.g. runs/digits)")
+    return Path(text)
 
 
 def _batch_size(text: str) -> int | None:
@@ -139,7 +156,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--steps", type=_count(1), default=2000, help="gradient-descent steps")
     demo.add_argument("--lr", type=_number("positive"), default=0.5, help="learning rate")
-    demo.add_argument("--seed", type=int, default=0, help="random seed for the initial weights")
+    demo.add_argument("--seed", type=_count(0), default=0, help="random seed for the initial weights")
 
     train = _command(
         sub,
@@ -175,7 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="fraction of the training part held out for per-epoch validation (0 = none)",
     )
-    g.add_argument("--split-seed", type=int, default=0, help="seed of the train/test split (and toy-set generation)")
+    g.add_argument(
+        "--split-seed", type=_count(0), default=0, help="seed of the train/test split (and toy-set generation)"
+    )
     g.add_argument(
         "--stratify",
         action="store_true",
@@ -244,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="early stopping: stop after this many epochs without val_loss improvement "
         "(needs --val-size; default: off)",
     )
-    g.add_argument("--seed", type=int, default=0, help="seed of the weight initialization and the shuffling")
+    g.add_argument("--seed", type=_count(0), default=0, help="seed of the weight initialization and the shuffling")
     g.add_argument(
         "--compile",
         action="store_true",
@@ -254,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     g = train.add_argument_group("output")
     g.add_argument(
         "--out",
-        type=Path,
+        type=_folder,
         default=None,
         help="output folder for model.safetensors and metrics.json (default: runs/DATA)",
     )
@@ -268,6 +287,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     g.add_argument("--no-progress", dest="progress", action="store_false", help="never show the progress bar")
     g.add_argument("--quiet", action="store_true", help="no line per epoch")
+    g.add_argument(
+        "--threads",
+        type=_count(1),
+        default=None,
+        help="BLAS threads while training (default: 1 for networks whose layers have at most "
+        "1,000,000 weights, where more threads only contend; else the BLAS's own choice)",
+    )
     g.add_argument(
         "--diagnostics",
         action="store_true",
@@ -325,6 +351,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         return int(args.handler(args))
+    except BrokenPipeError:
+        # NOTE: `chainrule predict ... | head` closed the pipe: stop quietly, as Unix tools do
+        # (stdout goes to devnull so the interpreter's own flush at exit cannot fail again)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_FAILURE
+    except MemoryError:
+        print(f"chainrule {args.command}: error: not enough memory (choose smaller layers or data)", file=sys.stderr)
+        return EXIT_FAILURE
     except UsageError as err:
         print(f"chainrule {args.command}: error: {err}", file=sys.stderr)
         return EXIT_USAGE

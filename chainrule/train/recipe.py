@@ -49,7 +49,10 @@ def load_data(name: str, n: int | None, noise: float | None, seed: int) -> Any:
         options["noise"] = noise
     if "seed" in accepted:
         options["seed"] = seed
-    return get_dataset(name, **options)
+    try:
+        return get_dataset(name, **options)
+    except ValueError as err:  # a generator refusing its options (too few points for its classes, ...)
+        raise RunError(f"--data {name}: {err}") from None
 
 
 def split_data(
