@@ -102,6 +102,10 @@ STATED_OUTPUT = {
 }
 
 
+#: pages whose text blocks after code are not its printed output (the checks above look at them)
+FREE_TEXT: set[str] = set()
+
+
 def _page_id(page: Path) -> str:
     return page.relative_to(ROOT / "docs").as_posix() if page.is_relative_to(TUTORIAL_DIR) else page.name
 
@@ -113,6 +117,10 @@ def test_page_examples_run_and_print_what_the_page_says(page, tmp_path, monkeypa
     with contextlib.redirect_stdout(printed):
         namespace = run_page(page)
     out, text = printed.getvalue(), page.read_text(encoding="utf-8")
+    # a ```text block right after a ```python block shows what that code prints: it must be printed
+    for _, shown in blocks_with_output(page):
+        if shown is not None and page.name not in FREE_TEXT:
+            assert shown.group(2).strip() in out, f"{page.name}: the page shows output its code does not print"
     for fragment in STATED_OUTPUT.get(page.name, []):
         assert fragment in out, f"{page.name}: the examples did not print {fragment!r}"
         assert fragment in text, f"{page.name} does not state {fragment!r}"
