@@ -67,26 +67,16 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     A crash or an exception at any point leaves either the old file or the new one under
     ``path``, never a partial file, and the temp file is removed.
     """
-    target = Path(path)
-    directory = target.parent if str(target.parent) else Path(".")
-    if not directory.is_dir():
-        raise FileNotFoundError(f"cannot write {target}: the folder {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _write_all(f, data)
-            f.flush()
-            os.fsync(f.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(directory)
-    return target
+    return atomic_write_many({path: data})[0]
+
+
+def json_default(value: Any) -> Any:
+    """``json.dumps(..., default=json_default)``: NumPy scalars and arrays as Python numbers and lists."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"not JSON-serializable: {type(value).__name__}")
 
 
 def atomic_write_many(files: Mapping[str | os.PathLike[str], bytes]) -> list[Path]:
@@ -377,6 +367,7 @@ __all__ = [
     "ModelFileError",
     "atomic_write_bytes",
     "atomic_write_many",
+    "json_default",
     "load",
     "load_state_dict",
     "load_weights",

@@ -72,7 +72,7 @@ def blas_threads(threads: int | None, model: Any) -> Any:
 
 def train_command(args: argparse.Namespace) -> int:
     import chainrule
-    from chainrule.io import atomic_write_many, model_bytes
+    from chainrule.io import atomic_write_many, json_default, model_bytes
     from chainrule.train import Diagnostics
     from chainrule.train.recipe import RunError, prepare
 
@@ -128,7 +128,7 @@ def train_command(args: argparse.Namespace) -> int:
         try:
             files = {
                 model_path: model_bytes(run.model, metadata=record),
-                metrics_path: (json.dumps(report, indent=2, default=_json_default) + "\n").encode(),
+                metrics_path: (json.dumps(report, indent=2, default=json_default) + "\n").encode(),
             }
             atomic_write_many(files)
         except OSError as err:
@@ -139,16 +139,6 @@ def train_command(args: argparse.Namespace) -> int:
 
             plots_after_training(out_dir, report, run.model)
     return 0
-
-
-def _json_default(value: Any) -> Any:
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON-serializable: {type(value).__name__}")
 
 
 def _run_info(model_path: Path) -> dict[str, Any]:

@@ -32,6 +32,7 @@ import numpy as np
 from chainrule import nn
 from chainrule.autograd.grad_mode import no_grad
 from chainrule.autograd.tensor import Tensor
+from chainrule.interop import torch_bridge
 from chainrule.interop.torch_bridge import UnsupportedLayerError, require
 from chainrule.io import atomic_write_bytes
 
@@ -209,26 +210,8 @@ def _emit(g: _Graph, m: Any, x: str, value: np.ndarray, path: str) -> tuple[str,
     return y, out
 
 
-SUPPORTED = (
-    "Linear",
-    "Maxout",
-    "MLP",
-    "Sequential",
-    "BatchNorm1d",
-    "Dropout",
-    "PReLU",
-    "ReLU",
-    "LeakyReLU",
-    "ELU",
-    "Softplus",
-    "GELU",
-    "Sigmoid",
-    "Tanh",
-    "Identity",
-    "Softmax",
-    "LogSoftmax",
-    "Flatten",
-)
+# every layer the PyTorch bridge knows except ModuleList, which has no forward of its own to export
+SUPPORTED = tuple(name for name in torch_bridge.SUPPORTED if name != "ModuleList")
 
 
 # --------------------------------------------------------------------- the model

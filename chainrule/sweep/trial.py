@@ -66,21 +66,11 @@ def _train(args: argparse.Namespace, report: Report | None) -> tuple[Any, dict[s
     return run.model, run.record(), metrics
 
 
-def _json_default(value: Any) -> Any:
-    import numpy as np
-
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"not JSON-serializable: {type(value).__name__}")
-
-
 def write_json(path: Path, data: Any) -> None:
-    """Write JSON to a temporary file beside ``path`` and rename it into place."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2, default=_json_default) + "\n")
-    os.replace(tmp, path)
+    """Write JSON atomically (a temporary file beside ``path``, renamed into place)."""
+    from chainrule.io import atomic_write_bytes, json_default
+
+    atomic_write_bytes(path, (json.dumps(data, indent=2, default=json_default) + "\n").encode())
 
 
 def run_trial(params: dict[str, Any], folder: str | os.PathLike[str], report: Report | None = None) -> dict[str, Any]:
