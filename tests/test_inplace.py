@@ -186,3 +186,47 @@ def test_compiled_steps_check_versions_too():
     with pytest.raises(RuntimeError, match="modified by an in-place operation"):
         loss.backward()
     np.testing.assert_allclose(w.data, expected - 0.1)
+
+
+# --------------------------------------------------------------------- .grad is a tensor, as in PyTorch
+def test_grad_is_a_tensor_without_history_as_in_torch():
+    x = cr.tensor([1.0, 2.0], requires_grad=True)
+    tx = torch.tensor([1.0, 2.0], requires_grad=True)
+    (x * x).sum().backward()
+    (tx * tx).sum().backward()
+    for g, tg in ((x.grad, tx.grad),):
+        assert isinstance(g, cr.Tensor) and g.is_leaf and not g.requires_grad
+        assert g.dtype == x.dtype and g.shape == tuple(tg.shape)
+        np.testing.assert_array_equal(g.numpy(), tg.numpy())
+    first = x.grad
+    (x * x).sum().backward()  # accumulates into a new tensor holding the sum
+    np.testing.assert_array_equal(x.grad.numpy(), [4.0, 8.0])
+    np.testing.assert_array_equal(first.numpy(), [2.0, 4.0])
+    x.grad.zero_()  # PyTorch's way to clear in place
+    (x * x).sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), [2.0, 4.0])
+    h = x * 3.0
+    h.retain_grad()
+    h.sum().backward()
+    assert isinstance(h.grad, cr.Tensor) and h.grad.tolist() == [1.0, 1.0]
+    s = cr.tensor(2.0, requires_grad=True)
+    (s * s).backward()
+    assert isinstance(s.grad, cr.Tensor) and s.grad.shape == () and s.grad.item() == 4.0  # 0-d grads too
+
+
+def test_numpy_meets_tensors_as_it_meets_torchs():
+    w = cr.tensor([1.0, -2.0], requires_grad=True)
+    (w * w).sum().backward()
+    array = w.data
+    array -= 0.5 * w.grad  # the classic update on the arrays: in place, the same buffer
+    assert w.data is array and w.data.tolist() == [0.0, 0.0]
+    a = np.array([3.0, 4.0], dtype=np.float32)
+    out = a * w  # ndarray <op> tensor is the tensor op, recorded in the graph
+    assert isinstance(out, cr.Tensor) and out.op.name == "mul"
+    assert isinstance(np.isinf(w.grad), np.ndarray)  # no grad required: NumPy on the values
+    with pytest.raises(TypeError, match=r"numpy\.exp on a tensor that requires grad"):
+        np.exp(w)
+    assert np.all(w.grad == w.grad) and np.any(w.grad != 0)
+    w.grad = np.ones(2, dtype=np.float32)  # an array set by hand still works (accumulated, stepped)
+    (w * w).sum().backward()
+    assert isinstance(w.grad, cr.Tensor) and w.grad.tolist() == [1.0, 1.0]
