@@ -69,44 +69,29 @@ def _upstream_for(root: Tensor, grad: Any) -> ndarray:
     return upstream
 
 
-#: ``.grad``'s tensor around an array (the C extension's, where it is built: a third of the time)
-_new_grad = Tensor._wrap
-
-
-def _grad_array(t: Tensor) -> ndarray | None:
-    """The array of ``t.grad`` (a Tensor as backward leaves it, or an array a user assigned)."""
-    g = t.grad
-    return g.data if isinstance(g, Tensor) else g
-
-
 def _accumulate_leaf(leaf: Tensor, grad: ndarray, upstream: ndarray) -> None:
-    """Add ``grad`` into ``leaf.grad``: a new tensor (without history) holding the sum, as in PyTorch."""
-    if type(grad) is not ndarray:  # a rule's NumPy scalar (0-d results)
-        grad = xp.asarray(grad)
     if grad.dtype != leaf.data.dtype:
         grad = grad.astype(leaf.data.dtype)
-    earlier = _grad_array(leaf)
-    if earlier is None:
+    if leaf.grad is None:
         # NOTE: never store an array another node may also hold (the upstream passed
         # through unchanged, or a view of it): later in-place updates would leak.
         if grad is upstream or grad.base is not None:
             grad = grad.copy()
-        leaf.grad = _new_grad(grad)
+        leaf.grad = grad
     else:
-        if earlier.shape != grad.shape:
+        if leaf.grad.shape != grad.shape:
             name = f" {leaf.name!r}" if leaf.name else ""
             raise RuntimeError(
                 f"backward(): the leaf tensor{name} of shape {leaf.shape} holds a .grad of shape "
-                f"{earlier.shape}, so its gradient of shape {grad.shape} cannot be added: set .grad "
-                "to None (or a tensor of the tensor's shape) before backward"
+                f"{leaf.grad.shape}, so its gradient of shape {grad.shape} cannot be added: set .grad "
+                "to None (or an array of the tensor's shape) before backward"
             )
-        leaf.grad = _new_grad(xp.asarray(earlier + grad))  # 0-d + 0-d gives a NumPy scalar
+        leaf.grad = leaf.grad + grad
 
 
 def _keep_retained(kept: Tensor, grad: ndarray) -> None:
     """``retain_grad()``: the non-leaf tensor ``kept`` receives its gradient."""
-    earlier = _grad_array(kept)
-    kept.grad = Tensor._wrap(xp.array(grad) if earlier is None else xp.asarray(earlier + grad))
+    kept.grad = grad.copy() if kept.grad is None else kept.grad + grad
 
 
 def _count_uses(root: Op) -> dict[Op, int]:
@@ -274,4 +259,3 @@ if speedups is not None:
         check_versions=_check_versions,
     )
     _walk = speedups.walk
-    _new_grad = speedups.wrap

@@ -83,8 +83,7 @@ class Tensor:
     __array_ufunc__ = None
 
     data: ndarray
-    #: the gradient backward() accumulated: a tensor without history (as in PyTorch), or None
-    grad: Tensor | None
+    grad: ndarray | None
     _requires_grad: bool
     _grad_fn: Op | None
     #: how many in-place operations changed this tensor (``add_``, ``+=``, ...); the graph nodes
@@ -228,14 +227,6 @@ class Tensor:
         return self._grad_fn is not None and self._grad_fn.retained is self
 
     # ----------------------------------------------------------------- display
-    def __format__(self, spec: str) -> str:
-        """``f"{t:.4f}"`` formats a one-element tensor's value (as PyTorch does); ``f"{t}"`` is its repr."""
-        if not spec:
-            return repr(self)
-        if self.data.size != 1:
-            raise TypeError(f"format spec {spec!r}: only a one-element tensor formats as a number, got {self.shape}")
-        return format(self.data.item(), spec)
-
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4)
         extras = [f"dtype={self.data.dtype}"]

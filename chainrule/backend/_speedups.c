@@ -588,8 +588,7 @@ same_shape(PyObject *grad, PyObject *data)
     return same;
 }
 
-/* A leaf's gradient: the common first write is stored here (a new tensor without history around
- * the array, as engine._accumulate_leaf makes it), everything else in Python. */
+/* A leaf's gradient: the common first write is stored here, everything else in Python. */
 static int
 accumulate_leaf(PyObject *leaf, PyObject *grad, PyObject *upstream)
 {
@@ -597,26 +596,12 @@ accumulate_leaf(PyObject *leaf, PyObject *grad, PyObject *upstream)
     if (SLOT(leaf, off_grad) == Py_None && grad != upstream && PyArray_CheckExact(grad) &&
         PyArray_CheckExact(data) && PyArray_DESCR((PyArrayObject *)grad) == PyArray_DESCR((PyArrayObject *)data) &&
         PyArray_BASE((PyArrayObject *)grad) == NULL) {
-        PyObject *wrapped = make_result(NULL, Py_NewRef(grad), 0);
-        if (wrapped == NULL)
-            return -1;
-        give_slot(leaf, off_grad, wrapped);
+        set_slot(leaf, off_grad, grad);
         return 0;
     }
     PyObject *r = PyObject_CallFunctionObjArgs(AccumulateLeaf, leaf, grad, upstream, NULL);
     Py_XDECREF(r);
     return r == NULL ? -1 : 0;
-}
-
-/* wrap(array): a new tensor without history around an ndarray (Tensor._wrap in C, for .grad). */
-static PyObject *
-wrap(PyObject *self, PyObject *data)
-{
-    if (!configured_apply || !PyArray_CheckExact(data)) {
-        PyErr_SetString(PyExc_TypeError, "wrap(array): an ndarray, after configure_apply()");
-        return NULL;
-    }
-    return make_result(NULL, Py_NewRef(data), 0);
 }
 
 /* Release what a node saved for backward, and its inputs. */
@@ -1494,7 +1479,6 @@ static PyMethodDef methods[] = {
      "apply1(op, x): ops.base.apply1 in C."},
     {"apply2", (PyCFunction)(void (*)(void))apply2, METH_FASTCALL,
      "apply2(op, a, b): ops.base.apply2 in C."},
-    {"wrap", (PyCFunction)wrap, METH_O, "wrap(array): a tensor without history around the array (Tensor._wrap)."},
     {"walk", (PyCFunction)(void (*)(void))walk, METH_FASTCALL,
      "walk(root_node, upstream, retain_graph): the reverse walk of engine.backward in C."},
     {"fused_grad", (PyCFunction)(void (*)(void))fused_grad, METH_FASTCALL,

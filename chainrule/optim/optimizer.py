@@ -1,7 +1,7 @@
 """``Optimizer``: the base class that owns parameter groups, per-parameter state and ``zero_grad``.
 
 An optimizer holds references to leaf tensors (parameters). ``step()`` reads each
-parameter's ``.grad`` (a tensor filled by ``backward()``; its array) and updates ``.data`` IN
+parameter's ``.grad`` (an ndarray filled by ``backward()``) and updates ``.data`` IN
 PLACE, so every module, view and saved reference sees the new values. Updates never
 record a graph: they work on the raw arrays, inside ``no_grad``.
 
@@ -25,12 +25,6 @@ from chainrule.autograd.grad_mode import enable_grad, no_grad
 from chainrule.autograd.tensor import Tensor
 
 ParamsT = Iterable[Tensor] | Iterable[Mapping[str, Any]]
-
-
-def grad_array(p: Tensor) -> np.ndarray | None:
-    """The array of ``p.grad``: the tensor's data (as backward leaves it), or an array set by hand."""
-    grad = p.grad
-    return grad.data if isinstance(grad, Tensor) else grad
 
 
 def check_hyper(
@@ -158,7 +152,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 elif p.grad is not None:
-                    grad_array(p)[...] = 0
+                    p.grad[...] = 0
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient (parameters whose ``.grad`` is None are skipped).
@@ -176,8 +170,6 @@ class Optimizer:
                     grad = p.grad
                     if grad is None:
                         continue
-                    if type(grad) is Tensor:  # as backward leaves it; an array set by hand works too
-                        grad = grad.data
                     if grad.shape != p.data.shape or grad.dtype != p.data.dtype:
                         grad = self._checked_grad(p, grad)
                     state = self.state.get(p)
