@@ -70,14 +70,18 @@ class SGD(Optimizer):
                 return super().step()
         for group in groups:
             lr = group["lr"]
+            rate, rate_dtype = None, None  # the cached constant lr of the last dtype seen (one per group, usually)
             for p in group["params"]:
                 grad = p.grad
                 if grad is None:
                     continue
                 data = p.data
-                if grad.shape != data.shape or grad.dtype != data.dtype:
+                dtype = data.dtype
+                if grad.shape != data.shape or grad.dtype != dtype:
                     grad = self._checked_grad(p, grad)
-                data -= const(lr, data.dtype) * grad
+                if dtype is not rate_dtype:
+                    rate, rate_dtype = const(lr, dtype), dtype
+                data -= rate * grad
         return None
 
     def _update(self, param: Tensor, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
