@@ -136,18 +136,19 @@ class VarOp(_Reduction):
 
 
 @register
-class StdOp(_Reduction):
+class StdOp(VarOp):
     """f(x) = sqrt(var(x));  f'(x_i) = (x_i - mean) / ((n - ddof) f), taken as 0 where f = 0 (PyTorch's rule)."""
 
     name = "std"
-    __slots__ = ("ddof",)
+    __slots__ = ()
 
     def forward(self, x: ndarray, axis: tuple[int, ...] | None, keepdims: bool, ddof: int) -> ndarray:
-        self.axis, self.keepdims, self.in_shape, self.ddof = axis, keepdims, x.shape, ddof
-        centered = x - x.mean(axis=axis, keepdims=True)
-        out = xp.sqrt(_squares_over(centered, axis, keepdims, _count(x.shape, axis) - ddof))
-        self.saved = (centered, out)
+        out = xp.sqrt(super().forward(x, axis, keepdims, ddof))  # var's forward saves the centered x
+        self.saved = (self.saved, out)
         return out
+
+    def describe(self) -> str:
+        return f"ddof={self.ddof!r}"  # var's slot (Op.describe lists a class's own slots)
 
     def backward(self, upstream: ndarray) -> Grads:
         centered, out = self.saved
