@@ -27,7 +27,7 @@ MEMORY_TARGET = 1.2
 #: how the MLP workloads are written, per ``--api``: both libraries, for the method section
 WRITTEN_WITH = {
     "core": "core ops only (`chainrule.linear`, `relu`/`tanh`, the fused\n  `softmax_cross_entropy` or `sigmoid` "
-    "and a squared error, `.mean()`, `backward()`, SGD as\n  `p.data -= lr * p.grad` on the arrays), so the "
+    "and a squared error, `.mean()`, `backward()`, SGD as\n  `p.data -= lr * p.grad.data` on the arrays), so the "
     "benchmark does not depend on\n  `chainrule.nn`/`optim`. The PyTorch side mirrors it op for op\n  (`F.linear`, "
     "`F.log_softmax` + `F.nll_loss`, `p.sub_(lr * p.grad)` under `torch.no_grad`)",
     "nn": "each library's user API (`--api nn`): `chainrule.nn.MLP`, `nn.CrossEntropyLoss`/`nn.MSELoss`\n  and "

@@ -51,6 +51,7 @@ from chainrule.ops.reduce import (
     MaxOp,
     MeanOp,
     MinOp,
+    NormOp,
     SoftmaxOp,
     StdOp,
     SumOp,
@@ -400,6 +401,46 @@ def std(
     """
     ddof = _correction("std", ddof, correction, unbiased)
     return _reduction(StdOp, x, axis, keepdims, dim, keepdim, ddof=ddof)
+
+
+def norm(
+    x: Any,
+    p: Any = "fro",
+    dim: Any = None,
+    keepdim: bool = False,
+    dtype: Any = None,
+    *,
+    axis: Any = None,
+    keepdims: Any = None,
+) -> Tensor:
+    """The vector p-norm over ``dim`` (all elements by default), PyTorch's ``torch.norm``.
+
+    ``p``: 2 or "fro" (the default, sqrt of the sum of squares), 1, any other number, inf, -inf,
+    or 0 (the count of nonzero elements). ``dtype`` converts the input first. Matrix norms
+    ("nuc", or the spectral norm over two axes) are not provided. At 0 the gradient is taken as
+    0, as PyTorch does.
+    """
+    if isinstance(p, str):
+        if p != "fro":
+            raise RuntimeError(
+                f"norm(): p={p!r} is not supported: chainrule has the vector norms (p a number or 'fro')"
+            )
+        p = 2
+    elif isinstance(p, bool) or not isinstance(p, (int, float, np.integer, np.floating)):
+        raise TypeError(f"norm(): p must be a number or 'fro', got {type(p).__name__}")
+    x = _tensor(x, "norm")
+    if dtype is not None:
+        x = astype(x, dtype)
+    if x.data.dtype.kind != "f":
+        raise RuntimeError(f"norm(): needs a floating-point tensor, got dtype {x.data.dtype} (pass dtype=)")
+    axis = _axes(_pick(axis, dim, None, "axis", "dim"), x.data.ndim, "norm")
+    if keepdims is not None and keepdim:
+        raise TypeError("give either keepdim or keepdims, not both")
+    keepdims = bool(keepdim if keepdims is None else keepdims)
+    shape = x.data.shape
+    if abs(float(p)) == np.inf and 0 in (shape if axis is None else [shape[a] for a in axis]):
+        raise RuntimeError(f"norm(): the p={float(p)} norm of an empty tensor (shape {x.shape}) has no value")
+    return apply(NormOp, x, axis=axis, keepdims=keepdims, ord=float(p))
 
 
 def max(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:

@@ -87,7 +87,7 @@ def test_mean_of_everything_spreads_upstream_over_n_exactly():
         g = np.asarray(0.3, dtype)
         x.mean().backward(g)
         expected = np.full((3, 7), g / np.asarray(21, dtype), dtype)
-        assert x.grad.dtype == dtype and x.grad.flags.writeable and np.array_equal(x.grad, expected)
+        assert x.grad.dtype == dtype and x.grad.data.flags.writeable and np.array_equal(x.grad, expected)
 
 
 def test_chain_of_100000_ops_has_no_recursion_limit():

@@ -187,13 +187,13 @@ def test_float64_inputs_do_not_warn(recwarn):
 
 # --------------------------------------------------------------------- no side effects
 def _snapshot(t: cr.Tensor) -> tuple[bytes, object, bytes | None]:
-    return t.data.tobytes(), t.grad, None if t.grad is None else t.grad.tobytes()
+    return t.data.tobytes(), t.grad, None if t.grad is None else t.grad.data.tobytes()
 
 
 def test_gradcheck_leaves_data_and_grad_exactly_as_they_were():
     a = cr.tensor(np.array([[0.1, 0.2, 0.3], [1e-8, 1 / 3, 7.77]]), requires_grad=True)
     b = cr.tensor(np.array([0.7, -0.3, 0.11]), requires_grad=True)
-    a.grad = np.full((2, 3), 5.0)
+    a.grad = cr.tensor(np.full((2, 3), 5.0))
     a_data, a_grad = a.data, a.grad
     before = [_snapshot(a), _snapshot(b)]
 

@@ -38,9 +38,12 @@ def test_gradcheck_failure_on_float32_says_to_use_float64():
     assert cr.gradcheck(f, [cr.tensor(x.data, dtype=np.float64, requires_grad=True)])
 
 
-def test_a_grad_of_the_wrong_shape_is_named_at_backward():
+def test_a_grad_of_the_wrong_shape_is_refused_or_named_at_backward():
     w = cr.tensor(np.ones(3), requires_grad=True, name="w")
-    w.grad = np.zeros(4)
+    with pytest.raises(RuntimeError, match=r"gradient of shape \(4,\) to the tensor 'w' of shape \(3,\)"):
+        w.grad = cr.zeros(4, dtype=np.float64)  # as in PyTorch: refused when assigned
+    w.grad = cr.zeros(3, dtype=np.float64)
+    w.grad.data = np.zeros(4)  # its array swapped by hand: named at backward
     with pytest.raises(RuntimeError, match=r"leaf tensor 'w' of shape \(3,\) holds a .grad of shape \(4,\)"):
         (w * 2.0).sum().backward()
     w.grad = None

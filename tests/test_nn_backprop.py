@@ -89,7 +89,7 @@ def test_3_5_3_network_with_l2_passes_gradient_check():
 
     model.zero_grad()
     cost().backward()
-    analytic = np.concatenate([p.grad.ravel() for p in params])
+    analytic = np.concatenate([p.grad.data.ravel() for p in params])
     numeric = np.concatenate([g.ravel() for g in cr.numerical_grad(cost, params, eps=1e-5)])
     relative = np.linalg.norm(numeric - analytic) / np.linalg.norm(numeric + analytic)
     assert relative < 1e-9, relative

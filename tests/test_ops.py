@@ -135,6 +135,22 @@ def reduction(values: Values = normal, ddof: bool = False) -> Any:
     return cases()
 
 
+NORM_P = [2, "fro", 1, 3, 0.5, -1, math.inf, -math.inf]  # p = 0: PyTorch passes no gradient (tested below)
+
+
+def norm_cases() -> Any:
+    """A reduction's input and axes, and a norm's p; |x| in [0.5, 2] (no zeros, no ties)."""
+
+    @st.composite
+    def cases(draw: Any) -> Case:
+        seed, rng = _rng(draw)
+        shape = draw(SHAPES)
+        params = {"axis": draw(axes(len(shape))), "keepdims": draw(st.booleans()), "p": draw(st.sampled_from(NORM_P))}
+        return Case((nonzero(rng, shape),), params, seed)
+
+    return cases()
+
+
 def along_axis(values: Values = normal) -> Any:
     """An input of one or more dimensions and one (possibly negative) axis of it."""
 
@@ -471,6 +487,14 @@ SPECS: dict[str, OpSpec] = {
     # amax/amin, like chainrule, split the gradient among tied elements (inputs here never tie)
     "max": OpSpec(reduction(distinct), reduce_forms("max"), partial(torch_reduce, torch.amax)),
     "min": OpSpec(reduction(distinct), reduce_forms("min"), partial(torch_reduce, torch.amin)),
+    "norm": OpSpec(
+        norm_cases(),
+        (
+            lambda x, axis, keepdims, p: x.norm(p, axis, keepdims),
+            lambda x, axis, keepdims, p: cr.norm(x, p, axis=axis, keepdims=keepdims),
+        ),
+        lambda x, axis, keepdims, p: torch.linalg.vector_norm(x, 2 if p == "fro" else p, dim=axis, keepdim=keepdims),
+    ),
     "logsumexp": OpSpec(reduction(), reduce_forms("logsumexp"), partial(torch_reduce, torch.logsumexp)),
     "softmax": OpSpec(
         along_axis(),
@@ -1273,3 +1297,56 @@ def test_linear_small_and_large_batches_match_torch(batch: int) -> None:
     x, w, b = rng.normal(size=(batch, 80)), rng.normal(size=(5, 80)), rng.normal(size=5)
     assert (x.size < L_TINY) == (batch == 3)
     check_against_torch(cr.linear, TF.linear, [x, w, b])
+
+
+# --------------------------------------------------------------------- norm at its edges
+@pytest.mark.parametrize(
+    ("values", "kwargs"),
+    [
+        (np.zeros(3), {}),  # 0 at the norm's kink: gradient 0, as in PyTorch
+        (np.zeros(3), {"p": 3}),
+        (np.zeros(3), {"p": 0.5}),
+        (np.array([3.0, 0.0, 1.0]), {"p": 0.5}),  # |x|^(p-1) is infinite at 0: taken as 0
+        (np.array([0.0, 2.0]), {"p": -2}),  # a zero makes a negative-p norm 0
+        (np.array([3.0, -3.0, 1.0]), {"p": math.inf}),  # tied maxima share the gradient
+        (np.array([3.0, -1.0, 1.0]), {"p": -math.inf}),
+        (np.array(-2.0), {}),  # 0-d
+        (np.array(-2.0), {"dim": -1}),
+        (np.zeros(0), {}),  # empty: 0
+        (np.zeros((2, 0)), {"dim": 1, "keepdim": True}),
+        (np.arange(6.0).reshape(2, 3) - 2, {"p": "fro", "dim": (0, 1)}),
+    ],
+    ids=str,
+)
+def test_norm_edges_match_torch(values: np.ndarray, kwargs: dict[str, Any]) -> None:
+    check_against_torch(lambda t: t.norm(**kwargs), lambda t: t.norm(**kwargs), [values])
+
+
+def test_norm_p0_counts_and_passes_no_gradient() -> None:
+    t = cr.tensor([3.0, 0.0, -1.0], dtype=np.float64, requires_grad=True)
+    ref = torch.tensor([3.0, 0.0, -1.0], dtype=torch.float64, requires_grad=True)
+    t.norm(0).backward()
+    ref.norm(0).backward()
+    assert t.norm(0).item() == ref.norm(0).item() == 2.0
+    assert t.grad.tolist() == [0.0, 0.0, 0.0] and (ref.grad is None or not ref.grad.any())
+
+
+def test_norm_refusals_match_torch() -> None:
+    x = np.zeros((2, 0))
+    for lib in (cr, torch):
+        t = lib.tensor(x)
+        with pytest.raises(RuntimeError, match="empty"):
+            t.norm(p=math.inf)
+        with pytest.raises(RuntimeError):
+            t.norm(p=math.inf, dim=1)
+        with pytest.raises(IndexError):
+            t.norm(dim=2)
+    with pytest.raises(RuntimeError, match="'nuc' is not supported"):
+        cr.ones((2, 2)).norm("nuc")
+    with pytest.raises(TypeError, match="p must be a number"):
+        cr.ones(2).norm(None)
+    with pytest.raises(RuntimeError, match="floating-point"):
+        cr.norm(cr.tensor(np.arange(3)))
+    assert cr.norm(cr.tensor(np.arange(3)), dtype=np.float64).item() == pytest.approx(math.sqrt(5))
+    with pytest.raises(TypeError, match="not both"):
+        cr.ones(2).norm(keepdim=True, keepdims=False)

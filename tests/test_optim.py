@@ -27,7 +27,7 @@ def _run_pair(cr_cls, torch_cls, options: dict, steps: int = STEPS, seed: int = 
         opt_cr.zero_grad()
         opt_t.zero_grad()
         for p, q, g in zip(ours, theirs, step_grads):
-            p.grad = g.copy()
+            p.grad = cr.tensor(g.copy())
             q.grad = torch.tensor(g)
         opt_cr.step()
         opt_t.step()
@@ -80,7 +80,7 @@ def test_param_groups_match_torch() -> None:
     for _ in range(5):
         for p, q in zip(ours, theirs):
             g = rng.normal(size=p.shape)
-            p.grad, q.grad = g, torch.tensor(g)
+            p.grad, q.grad = cr.tensor(g), torch.tensor(g)
         opt_cr.step()
         opt_t.step()
     for p, q in zip(ours, theirs):
@@ -118,8 +118,8 @@ def test_plain_sgd_takes_the_short_path_with_the_general_rules_numbers(monkeypat
         general = [cr.tensor(p.data.copy(), requires_grad=True) for p in short]
         grads = [rng.normal(size=s) for s in shapes]
         for p, q, g in zip(short, general, grads):
-            p.grad = g.astype(dtype)
-            q.grad = g.astype(np.float64)  # a float64 gradient on a float32 parameter is converted first
+            p.grad = cr.tensor(g.astype(dtype))
+            q.grad = cr.tensor(g.astype(dtype))
         short_opt = optim.SGD(short, lr=0.3)
         general_opt = optim.SGD(general, lr=0.3)
         calls = []
@@ -132,14 +132,18 @@ def test_plain_sgd_takes_the_short_path_with_the_general_rules_numbers(monkeypat
             assert p.data.dtype == dtype and np.array_equal(p.data, q.data)
     # momentum (or weight decay, or maximize) in any group takes the general rule
     w = cr.tensor(np.ones(2), requires_grad=True)
-    w.grad = np.ones(2)
+    w.grad = cr.ones_like(w)
     opt = optim.SGD([w], lr=0.1, momentum=0.9)
     opt.step()
     assert "momentum_buffer" in opt.state[w]
     bad = cr.tensor(np.ones(2), requires_grad=True)
-    bad.grad = np.ones(3)
+    bad.grad = cr.ones_like(bad)
+    bad.grad.data = np.ones(3)  # assigning .grad checks the shape; its .data can still be swapped
     with pytest.raises(ValueError, match=r"SGD: parameter .*shape \(2,\) has a gradient of shape \(3,\)"):
         optim.SGD([bad], lr=0.1).step()
+    bad.grad.data = np.ones(2, np.float32)  # a gradient array of another dtype is converted
+    optim.SGD([bad], lr=0.5).step()
+    assert bad.data.dtype == np.float64 and bad.data.tolist() == [0.5, 0.5]
 
 
 def test_real_training_loop_decreases_loss() -> None:
@@ -160,11 +164,12 @@ def test_real_training_loop_decreases_loss() -> None:
 def test_zero_grad() -> None:
     p = cr.tensor([1.0], requires_grad=True)
     opt = optim.SGD([p], lr=0.1)
-    p.grad = np.array([3.0], np.float32)
-    opt.zero_grad(set_to_none=False)
-    np.testing.assert_array_equal(p.grad, [0.0])
+    p.grad = cr.tensor([3.0])
+    grad = p.grad
+    opt.zero_grad(set_to_none=False)  # in place: the same tensor, now zeros (as in PyTorch)
+    assert p.grad is grad and p.grad.data.tolist() == [0.0] and grad._version == 1
     opt.zero_grad()
-    assert p.grad is None
+    assert p.grad is None and grad.data.tolist() == [0.0]  # a gradient someone holds is left alone
 
 
 def test_closure_returns_loss() -> None:
@@ -220,7 +225,7 @@ def test_state_dict_round_trip() -> None:
     a = cr.tensor(init, requires_grad=True)
     opt_a = optim.Adam([a], lr=0.01)
     for g in grads[:3]:
-        a.grad = g
+        a.grad = cr.tensor(g)
         opt_a.step()
     saved = opt_a.state_dict()
     b = cr.tensor(a.data.copy(), requires_grad=True)
@@ -228,7 +233,7 @@ def test_state_dict_round_trip() -> None:
     opt_b.load_state_dict(saved)
     assert opt_b.param_groups[0]["lr"] == 0.01
     for g in grads[3:]:
-        a.grad, b.grad = g, g.copy()
+        a.grad, b.grad = cr.tensor(g), cr.tensor(g.copy())
         opt_a.step()
         opt_b.step()
     np.testing.assert_array_equal(a.data, b.data)

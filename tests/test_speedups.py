@@ -231,6 +231,32 @@ def test_c_engine_leaks_no_references(walk):
     assert after[5] - before[5] < 50
 
 
+def test_gradient_tensors_hold_no_stray_references(walk):
+    """.grad's tensors, made by the walk, by compile's accumulate_leaf and by hand, then let go (and
+    reused) by `p.grad = None`, clear_grads and zero_grad: every array and tensor back to its count."""
+    x = cr.tensor(np.ones(3), requires_grad=True)
+    arrays = [np.full(3, float(i)) for i in range(3)]
+    upstream = np.ones(3)
+
+    def step() -> None:
+        (x * 2.0).sum().backward()
+        x.grad = None
+        engine.accumulate_leaf(x, arrays[0], upstream)  # stored as it is (no copy)
+        engine.accumulate_leaf(x, arrays[1], upstream)  # added: a new tensor holding the sum
+        engine.clear_grads([x])
+        x.grad = cr.tensor(arrays[2])
+        del x.grad
+
+    step()
+    gc.collect()
+    before = [sys.getrefcount(o) for o in (x, x.data, upstream, *arrays)]
+    for _ in range(50):
+        step()
+    gc.collect()
+    assert [sys.getrefcount(o) for o in (x, x.data, upstream, *arrays)] == before
+    assert x.grad is None
+
+
 def test_graph_is_freed_when_the_result_goes(walk):
     x = cr.tensor(np.ones(3), requires_grad=True)
     y = cr.sigmoid(x * 2.0)

@@ -379,7 +379,7 @@ def test_param_groups_decay_only_weight_matrices() -> None:
     assert all(p.ndim == 2 for p in groups[0]["params"]) and all(p.ndim == 1 for p in groups[1]["params"])
     opt = optim.SGD(groups, lr=0.1)
     for p in model.parameters():
-        p.grad = np.zeros_like(p.data)
+        p.grad = cr.zeros_like(p)
     before = [p.data.copy() for p in model.parameters()]
     opt.step()
     for p, b in zip(model.parameters(), before):

@@ -494,7 +494,7 @@ def test_observer_sees_each_step_before_release_and_each_arrival():
     for _, _, contribution, _, total_then in to_x:
         running = running + contribution
         np.testing.assert_array_equal(total_then, running)
-    assert to_x[-1][3] is x.grad
+    assert to_x[-1][3] is x.grad.data
     # a non-leaf's first contribution is the pending gradient itself
     to_h = [a for a in rec.arrivals if a[1] is h]
     assert len(to_h) == 1 and to_h[0][3] is to_h[0][2]

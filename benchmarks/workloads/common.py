@@ -161,7 +161,7 @@ class ChainruleMLP:
         loss.backward()
         lr = self.spec.lr
         for p in self.flat:  # NumPy on the arrays, as the floor does: no graph, so no no_grad() needed
-            p.data -= lr * p.grad
+            p.data -= lr * p.grad.data  # .grad is a tensor (as in PyTorch); .data is its array
         return loss
 
 

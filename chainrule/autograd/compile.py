@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from chainrule.autograd.engine import _accumulate_leaf, _count_uses, unbroadcast
+from chainrule.autograd.engine import _count_uses, accumulate_leaf, unbroadcast
 from chainrule.autograd.grad_mode import no_grad, refresh_flags, state, structure
 from chainrule.autograd.tensor import Tensor
 from chainrule.backend import ndarray, xp
@@ -168,7 +168,7 @@ class _Program:
     # costs the op rules themselves and little else (no loops over tables, no lookups).
     def _generate(self) -> None:
         names: dict[str, Any] = {"ndarray": ndarray, "asarray": xp.asarray, "unbroadcast": unbroadcast}
-        names["accumulate"] = _accumulate_leaf
+        names["accumulate"] = accumulate_leaf
 
         def constant(value: Any) -> str:
             key = f"C{len(names)}"
@@ -311,7 +311,7 @@ class CompiledFunction:
             self._verify(program, tensors, values)
         first = _new(Tensor)
         first.data = values[0]
-        first.grad = None
+        first._grad = None
         first.name = None
         first._version = 0
         if program.differentiable:

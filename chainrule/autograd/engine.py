@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from chainrule.autograd.grad_mode import state
@@ -69,29 +70,52 @@ def _upstream_for(root: Tensor, grad: Any) -> ndarray:
     return upstream
 
 
+#: a gradient's tensor (no history) around an array; the C extension's reuses tensor objects
+_new_grad = Tensor._wrap
+
+
+def clear_grads(tensors: Iterable[Tensor]) -> None:
+    """``t.grad = None`` for each tensor: ``zero_grad``'s loop (in C where the extension is built)."""
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(f"clear_grads(): item {i} is a {type(t).__name__}, not a tensor")
+        t.grad = None
+
+
+def _grad_array(t: Tensor) -> ndarray | None:
+    """The array of ``t.grad``, or None."""
+    g = t._grad
+    return None if g is None else g.data
+
+
 def _accumulate_leaf(leaf: Tensor, grad: ndarray, upstream: ndarray) -> None:
+    """Add ``grad`` into ``leaf.grad``: a new tensor (without history) holding the sum, as in PyTorch."""
+    if type(grad) is not ndarray:  # a rule's NumPy scalar (0-d results)
+        grad = xp.asarray(grad)
     if grad.dtype != leaf.data.dtype:
         grad = grad.astype(leaf.data.dtype)
-    if leaf.grad is None:
+    earlier = _grad_array(leaf)
+    if earlier is None:
         # NOTE: never store an array another node may also hold (the upstream passed
         # through unchanged, or a view of it): later in-place updates would leak.
         if grad is upstream or grad.base is not None:
             grad = grad.copy()
-        leaf.grad = grad
+        leaf._grad = _new_grad(grad)
     else:
-        if leaf.grad.shape != grad.shape:
+        if earlier.shape != grad.shape:
             name = f" {leaf.name!r}" if leaf.name else ""
             raise RuntimeError(
                 f"backward(): the leaf tensor{name} of shape {leaf.shape} holds a .grad of shape "
-                f"{leaf.grad.shape}, so its gradient of shape {grad.shape} cannot be added: set .grad "
-                "to None (or an array of the tensor's shape) before backward"
+                f"{earlier.shape}, so its gradient of shape {grad.shape} cannot be added: set .grad "
+                "to None (or a tensor of the tensor's shape) before backward"
             )
-        leaf.grad = leaf.grad + grad
+        leaf._grad = _new_grad(xp.asarray(earlier + grad))  # 0-d + 0-d gives a NumPy scalar
 
 
 def _keep_retained(kept: Tensor, grad: ndarray) -> None:
     """``retain_grad()``: the non-leaf tensor ``kept`` receives its gradient."""
-    kept.grad = grad.copy() if kept.grad is None else kept.grad + grad
+    earlier = _grad_array(kept)
+    kept._grad = _new_grad(xp.array(grad) if earlier is None else xp.asarray(earlier + grad))
 
 
 def _count_uses(root: Op) -> dict[Op, int]:
@@ -224,7 +248,7 @@ def backward(
                     if t._requires_grad:
                         _accumulate_leaf(t, dg, g)
                         if observer is not None:
-                            observer.arrive(node, t, dg, t.grad)
+                            observer.arrive(node, t, dg, t._grad.data)
                     continue
                 # NOTE: gradients add at branches: a parent used twice gets the sum.
                 earlier = get_pending(parent)
@@ -249,6 +273,8 @@ def backward(
 
 # The same walk in C (chainrule/backend/_speedups.c), used unless anomaly checks are on.
 _walk = None
+#: ``_accumulate_leaf`` for callers outside the walk (``chainrule.compile``'s replay): C where built
+accumulate_leaf = _accumulate_leaf
 if speedups is not None:
     speedups.configure_walk(
         released=RELEASED,
@@ -259,3 +285,6 @@ if speedups is not None:
         check_versions=_check_versions,
     )
     _walk = speedups.walk
+    _new_grad = speedups.grad_tensor
+    clear_grads = speedups.clear_grads  # the C twin
+    accumulate_leaf = speedups.accumulate_leaf

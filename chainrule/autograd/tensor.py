@@ -71,19 +71,42 @@ def _check_grad_dtype(dtype: np.dtype, what: str = "tensor") -> None:
         )
 
 
+def _checked_grad(t: Tensor, value: Any) -> Tensor:
+    """``t.grad = value``: a tensor of ``t``'s shape and dtype, or PyTorch's error."""
+    if not isinstance(value, Tensor):
+        hint = ": wrap it, chainrule.tensor(array)" if isinstance(value, ndarray) else ""
+        kind = f"{type(value).__module__}.{type(value).__qualname__}".removeprefix("builtins.")
+        raise TypeError(f"assigned grad expected to be a Tensor or None but got grad of type {kind}{hint}")
+    if value is t:
+        raise RuntimeError("can't assign a tensor as its own grad")
+    name = f" {t.name!r}" if t.name else ""
+    if value.data.shape != t.data.shape:
+        raise RuntimeError(
+            f"attempting to assign a gradient of shape {value.data.shape} to the tensor{name} of shape "
+            f"{t.data.shape}: the gradient and the tensor must have the same shape"
+        )
+    if value.data.dtype != t.data.dtype:
+        raise RuntimeError(
+            f"attempting to assign a gradient of dtype {value.data.dtype} to the tensor{name} of dtype "
+            f"{t.data.dtype}: convert it first (grad.astype('{t.data.dtype}'))"
+        )
+    return value
+
+
 class Tensor:
     """An ndarray plus what autodiff needs: ``grad``, ``requires_grad`` and the op that made it.
 
     Create one with ``chainrule.tensor(data, requires_grad=False, dtype=None, name=None)``.
     """
 
-    __slots__ = ("__weakref__", "_grad_fn", "_requires_grad", "_version", "data", "grad", "name")
+    __slots__ = ("__weakref__", "_grad", "_grad_fn", "_requires_grad", "_version", "data", "name")
 
-    # Make NumPy hand ``ndarray <op> Tensor`` back to Tensor's reflected operators.
+    # NumPy defers ``ndarray <op> Tensor`` to Tensor's reflected operators; autograd/tensor_methods.py
+    # replaces this with ``__array_ufunc__``, which also lets NumPy functions read tensors' values.
     __array_ufunc__ = None
 
     data: ndarray
-    grad: ndarray | None
+    _grad: Tensor | None
     _requires_grad: bool
     _grad_fn: Op | None
     #: how many in-place operations changed this tensor (``add_``, ``+=``, ...); the graph nodes
@@ -93,7 +116,7 @@ class Tensor:
 
     def __init__(self, data: Any, requires_grad: bool = False, dtype: Any = None, name: str | None = None) -> None:
         self.data = _to_array(data, dtype)
-        self.grad = None
+        self._grad = None
         self._grad_fn = None
         self.name = name
         self._version = 0
@@ -106,7 +129,7 @@ class Tensor:
         """Fast internal constructor: no conversion, no checks."""
         t = object.__new__(Tensor)
         t.data = data
-        t.grad = None
+        t._grad = None
         t._requires_grad = node is not None
         t._grad_fn = node
         t._version = 0
@@ -126,6 +149,25 @@ class Tensor:
         elif self._grad_fn is not None:
             raise RuntimeError("requires_grad can only be switched off on a leaf tensor; use .detach() for a non-leaf")
         self._requires_grad = bool(value)
+
+    @property
+    def grad(self) -> Tensor | None:
+        """The gradient ``backward()`` accumulated here: a tensor without history, or None (as in PyTorch).
+
+        Its array is ``.grad.data``. Assigning takes None or a tensor of this tensor's shape and dtype
+        (PyTorch's checks and exception types); ``del t.grad`` is ``t.grad = None``. With the C
+        bookkeeping this property is its C twin (``chainrule/backend/_speedups.c``), which also reuses
+        the tensor objects of gradients that nothing else holds any more.
+        """
+        return self._grad
+
+    @grad.setter
+    def grad(self, value: Tensor | None) -> None:
+        self._grad = None if value is None else _checked_grad(self, value)
+
+    @grad.deleter
+    def grad(self) -> None:
+        self._grad = None
 
     def requires_grad_(self, value: bool = True) -> Tensor:
         """Set ``requires_grad`` in place and return self."""
@@ -227,6 +269,14 @@ class Tensor:
         return self._grad_fn is not None and self._grad_fn.retained is self
 
     # ----------------------------------------------------------------- display
+    def __format__(self, spec: str) -> str:
+        """``f"{t:.4f}"`` formats a one-element tensor's value (as PyTorch does); ``f"{t}"`` is its repr."""
+        if not spec:
+            return repr(self)
+        if self.data.size != 1:
+            raise TypeError(f"format spec {spec!r}: only a one-element tensor formats as a number, got {self.shape}")
+        return format(self.data.item(), spec)
+
     def __repr__(self) -> str:
         body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4)
         extras = [f"dtype={self.data.dtype}"]

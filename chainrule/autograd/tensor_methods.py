@@ -95,8 +95,61 @@ def _binary_in_place(self: Tensor, name: str, other: Any) -> Tensor:
     return _write(self, f"{name}_", lambda data: ufunc(data, value, out=data, casting="same_kind"))
 
 
+def _reflected_compare(forward: Any, backward: Any) -> Any:
+    """``a < b`` as NumPy calls it: the tensor's own comparison, turned round when the tensor is on the right."""
+    return lambda a, b: _compare(forward, a, b) if isinstance(a, Tensor) else _compare(backward, b, a)
+
+
+# NumPy's binary ufuncs that meet a tensor as ``ndarray <op> tensor``: the tensor op of the same name
+_UFUNC_OPS: dict[Any, Any] = {
+    xp.add: lambda a, b: _binary("add", a, b),
+    xp.subtract: lambda a, b: _binary("sub", a, b),
+    xp.multiply: lambda a, b: _binary("mul", a, b),
+    xp.true_divide: lambda a, b: _binary("div", a, b),
+    xp.power: lambda a, b: _binary("pow", a, b),
+    xp.matmul: lambda a, b: _binary("matmul", a, b),
+    xp.less: _reflected_compare(xp.less, xp.greater),
+    xp.less_equal: _reflected_compare(xp.less_equal, xp.greater_equal),
+    xp.greater: _reflected_compare(xp.greater, xp.less),
+    xp.greater_equal: _reflected_compare(xp.greater_equal, xp.less_equal),
+    xp.equal: _reflected_compare(xp.equal, xp.equal),
+    xp.not_equal: _reflected_compare(xp.not_equal, xp.not_equal),
+}
+
+
+def _truth(t: Tensor, fn: Any, axis: Any, keepdims: Any, dim: Any, keepdim: Any, numpy: dict[str, Any]) -> Any:
+    if numpy.pop("out", None) is not None or numpy:
+        raise TypeError(f"{fn.__name__}(): unsupported arguments {sorted(numpy) or ['out']}")
+    axis = functional._pick(axis, dim, None, "axis", "dim")
+    keepdims = bool(functional._pick(keepdims, keepdim, False, "keepdims", "keepdim"))
+    if axis is None and not keepdims:
+        return bool(fn(t.data))
+    return Tensor._wrap(
+        xp.asarray(fn(t.data, axis=functional._axes(axis, t.data.ndim, fn.__name__), keepdims=keepdims))
+    )
+
+
 class _TensorMethods:
     """The methods ``attach()`` copies onto ``Tensor`` (this class is never instantiated)."""
+
+    # ----------------------------------------------------------------- NumPy meeting a tensor
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        """NumPy meeting a tensor, as in PyTorch: ``ndarray <op> tensor`` is the tensor op (recorded in
+        the graph); a NumPy call that writes into arrays (``p.data -= lr * p.grad``) computes on the
+        tensors' values; any other NumPy function works on the values of tensors that do not require
+        grad (``np.isinf(p.grad)``) and is refused for those that do (it would leave the graph)."""
+        out = kwargs.get("out")
+        if method == "__call__" and out is None and not kwargs and len(inputs) == 2 and ufunc in _UFUNC_OPS:
+            return _UFUNC_OPS[ufunc](*inputs)
+        if out is not None and any(isinstance(o, Tensor) for o in out):
+            return NotImplemented
+        tensors = [x for x in inputs if isinstance(x, Tensor)]
+        if out is None and any(t._requires_grad for t in tensors):
+            raise TypeError(
+                f"numpy.{ufunc.__name__} on a tensor that requires grad would leave the graph: use the "
+                "chainrule function or method (cr.exp(x), x.exp()), or numpy on x.detach()"
+            )
+        return getattr(ufunc, method)(*[x.data if isinstance(x, Tensor) else x for x in inputs], **kwargs)
 
     # ----------------------------------------------------------------- conversion
     @property
@@ -348,6 +401,9 @@ class _TensorMethods:
     def std(self, axis: Any = None, keepdims: bool = False, ddof: int | None = None, **aliases: Any) -> Tensor:
         return functional.std(self, axis, keepdims, ddof, **aliases)
 
+    def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False, dtype: Any = None, **aliases: Any) -> Tensor:
+        return functional.norm(self, p, dim, keepdim, dtype, **aliases)
+
     def max(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:
         return functional.max(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
@@ -369,11 +425,17 @@ class _TensorMethods:
     def log_softmax(self, axis: Any = None, *, dim: Any = None) -> Tensor:
         return functional.log_softmax(self, axis, dim=dim)
 
-    def any(self) -> bool:
-        return bool(self.data.any())
+    def any(
+        self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None, **numpy: Any
+    ) -> Any:
+        """Whether any element is true: a bool over everything, else a bool tensor (``np.any(t)`` works too)."""
+        return _truth(self, xp.any, axis, keepdims, dim, keepdim, numpy)
 
-    def all(self) -> bool:
-        return bool(self.data.all())
+    def all(
+        self, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None, **numpy: Any
+    ) -> Any:
+        """Whether every element is true: a bool over everything, else a bool tensor."""
+        return _truth(self, xp.all, axis, keepdims, dim, keepdim, numpy)
 
     def reshape(self, *shape: Any) -> Tensor:
         return functional.reshape(self, *shape)

@@ -36,13 +36,15 @@ static PyObject *SecondBackward;  /* engine._second_backward(node) -> raises */
 static PyObject *Asarray;         /* xp.asarray */
 static PyObject *CheckVersions;   /* engine._check_versions(node) -> raises if an input changed in place */
 static PyObject *Zero;            /* the int 0: a tensor's version until an in-place op changes it */
+static PyObject *CheckedGrad;     /* tensor._checked_grad(tensor, value): `t.grad = value` for a value not None */
+static PyObject *GradDoc;         /* the docstring of Tensor.grad (the Python property's), kept alive */
 static PyObject *EmptyTuple, *NeedsT, *NeedsTT, *NeedsTF, *NeedsFT;
 static PyObject *str_forward, *str_vjp, *str_mode, *str_shape;
 static int configured_apply = 0, configured_walk = 0;
 
 #define KEEP(var, value) do { Py_XSETREF(var, (value)); Py_INCREF(var); } while (0)
 
-static Py_ssize_t off_data, off_grad, off_requires_grad, off_grad_fn, off_name, off_version;
+static Py_ssize_t off_data, off_grad, off_requires_grad, off_grad_fn, off_name, off_version, off_weaklist;
 static Py_ssize_t off_inputs, off_needs, off_retained, off_saved, off_scope, off_trace, off_versions;
 
 #define SLOT(obj, off) (*(PyObject **)((char *)(obj) + (off)))
@@ -83,18 +85,139 @@ slot_offset(PyTypeObject *type, const char *name, Py_ssize_t *offset)
     return 0;
 }
 
+/* ------------------------------------------------------------------ .grad
+ *
+ * Tensor.grad is a tensor without history (as in PyTorch), kept in the slot `_grad`. Backward
+ * makes one per leaf and step, and `zero_grad()` (or `p.grad = None`) lets it go, so a training
+ * loop would allocate and free a tensor object per parameter per step: measurably slower on
+ * small nets. The property below (installed over the Python one by configure_apply) reads and
+ * writes the slot and, when the tensor it lets go of is held by nothing else (reference count 1,
+ * no weak references), keeps the empty object on a short free list, where new_grad() takes it
+ * back. Nothing can see the difference: no one else could reach the object.
+ */
+#define SPARE_GRADS 64
+static PyObject *spare_grads[SPARE_GRADS]; /* emptied exact Tensors, untracked by the GC */
+static int n_spare_grads = 0;
+
+/* Let go of a gradient's tensor (a reference given away): freed, or emptied and kept. */
+static void
+drop_grad(PyObject *g)
+{
+    if (!Py_IS_TYPE(g, TensorType) || Py_REFCNT(g) != 1 || n_spare_grads >= SPARE_GRADS ||
+        SLOT(g, off_weaklist) != NULL) {
+        Py_DECREF(g);
+        return;
+    }
+    PyObject_GC_UnTrack(g);
+    const Py_ssize_t offsets[] = {off_data, off_grad, off_requires_grad, off_grad_fn, off_name, off_version};
+    for (size_t i = 0; i < sizeof(offsets) / sizeof(offsets[0]); i++)
+        Py_CLEAR(SLOT(g, offsets[i])); /* may run other code (a freed array's base): g is unreachable */
+    if (n_spare_grads < SPARE_GRADS)
+        spare_grads[n_spare_grads++] = g;
+    else {
+        PyObject_GC_Track(g);
+        Py_DECREF(g);
+    }
+}
+
+static PyObject *
+grad_get(PyObject *t, void *Py_UNUSED(closure))
+{
+    PyObject *g = SLOT(t, off_grad);
+    if (g == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "grad: this tensor was not initialized (Tensor.__init__ not run)");
+        return NULL;
+    }
+    return Py_NewRef(g);
+}
+
+/* t.grad = value: None (or del) lets the old gradient go; anything else is checked in Python. */
+static int
+grad_set(PyObject *t, PyObject *value, void *Py_UNUSED(closure))
+{
+    PyObject *keep;
+    if (value == NULL || value == Py_None)
+        keep = Py_NewRef(Py_None);
+    else if ((keep = PyObject_CallFunctionObjArgs(CheckedGrad, t, value, NULL)) == NULL)
+        return -1;
+    PyObject *old = SLOT(t, off_grad);
+    SLOT(t, off_grad) = keep;
+    if (old != NULL)
+        drop_grad(old);
+    return 0;
+}
+
+static PyGetSetDef grad_getset = {"grad", grad_get, grad_set, NULL, NULL};
+
+/* Tensor.grad becomes the C property, with the Python property's docstring. */
+static int
+install_grad(PyTypeObject *tt)
+{
+    PyObject *python = PyDict_GetItemString(tt->tp_dict, "grad");
+    if (python == NULL || !PyObject_TypeCheck(python, &PyProperty_Type)) {
+        if (python != NULL && Py_IS_TYPE(python, &PyGetSetDescr_Type))
+            return 0; /* installed already (configure_apply called again) */
+        PyErr_SetString(PyExc_TypeError, "_speedups: Tensor.grad is not a property");
+        return -1;
+    }
+    PyObject *doc = PyObject_GetAttrString(python, "__doc__");
+    if (doc == NULL)
+        return -1;
+    if (PyUnicode_Check(doc)) {
+        Py_XSETREF(GradDoc, doc);
+        grad_getset.doc = PyUnicode_AsUTF8(GradDoc);
+    }
+    else
+        Py_DECREF(doc);
+    PyObject *descr = PyDescr_NewGetSet(tt, &grad_getset);
+    if (descr == NULL)
+        return -1;
+    int r = PyObject_SetAttrString((PyObject *)tt, "grad", descr);
+    Py_DECREF(descr);
+    return r;
+}
+
+/* clear_grads(tensors): `t.grad = None` for each (zero_grad's loop in C). */
+static PyObject *
+clear_grads(PyObject *Py_UNUSED(module), PyObject *tensors)
+{
+    if (!configured_apply) {
+        PyErr_SetString(PyExc_RuntimeError, "clear_grads() needs configure_apply() first");
+        return NULL;
+    }
+    PyObject *seq = PySequence_Fast(tensors, "clear_grads(tensors): a sequence of tensors");
+    if (seq == NULL)
+        return NULL;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq); i++) {
+        PyObject *t = PySequence_Fast_GET_ITEM(seq, i);
+        if (!PyObject_TypeCheck(t, TensorType)) {
+            Py_DECREF(seq);
+            PyErr_Format(PyExc_TypeError, "clear_grads(): item %zd is a %.100s, not a tensor", i, Py_TYPE(t)->tp_name);
+            return NULL;
+        }
+        PyObject *old = SLOT(t, off_grad);
+        if (old != Py_None) {
+            SLOT(t, off_grad) = Py_NewRef(Py_None);
+            if (old != NULL)
+                drop_grad(old);
+        }
+    }
+    Py_DECREF(seq);
+    Py_RETURN_NONE;
+}
+
 static PyObject *
 configure_apply(PyObject *self, PyObject *args, PyObject *kwargs)
 {
     static char *names[] = {"tensor_type", "op_type", "state", "apply", "apply1", "apply2",
-                            "raise_forward_error", "asarray", NULL};
-    PyObject *tensor_type, *op_type, *state, *apply, *apply1, *apply2, *raise_fe, *asarray;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!OOOOOO:configure_apply", names, &PyType_Type,
+                            "raise_forward_error", "asarray", "checked_grad", NULL};
+    PyObject *tensor_type, *op_type, *state, *apply, *apply1, *apply2, *raise_fe, *asarray, *checked_grad;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!O!OOOOOOO:configure_apply", names, &PyType_Type,
                                      &tensor_type, &PyType_Type, &op_type, &state, &apply, &apply1, &apply2,
-                                     &raise_fe, &asarray))
+                                     &raise_fe, &asarray, &checked_grad))
         return NULL;
     PyTypeObject *tt = (PyTypeObject *)tensor_type, *ot = (PyTypeObject *)op_type;
-    if (slot_offset(tt, "data", &off_data) || slot_offset(tt, "grad", &off_grad) ||
+    if (slot_offset(tt, "data", &off_data) || slot_offset(tt, "_grad", &off_grad) ||
         slot_offset(tt, "_requires_grad", &off_requires_grad) || slot_offset(tt, "_grad_fn", &off_grad_fn) ||
         slot_offset(tt, "name", &off_name) || slot_offset(tt, "_version", &off_version) ||
         slot_offset(ot, "versions", &off_versions) || slot_offset(ot, "inputs", &off_inputs) ||
@@ -102,6 +225,14 @@ configure_apply(PyObject *self, PyObject *args, PyObject *kwargs)
         slot_offset(ot, "saved", &off_saved) || slot_offset(ot, "scope", &off_scope) ||
         slot_offset(ot, "trace", &off_trace))
         return NULL;
+    /* NOTE: recycling a gradient's tensor (drop_grad) clears these six slots and needs no weak
+     * references; a Tensor with other slots or a __dict__ would keep stale values. */
+    off_weaklist = tt->tp_weaklistoffset;
+    if (tt->tp_basicsize != PyBaseObject_Type.tp_basicsize + 7 * (Py_ssize_t)sizeof(PyObject *) ||
+        tt->tp_dictoffset != 0 || off_weaklist <= 0) {
+        PyErr_SetString(PyExc_TypeError, "_speedups: Tensor's __slots__ changed: update drop_grad() and this check");
+        return NULL;
+    }
     KEEP(TensorType, tt);
     KEEP(OpType, ot);
     KEEP(State, state);
@@ -110,6 +241,9 @@ configure_apply(PyObject *self, PyObject *args, PyObject *kwargs)
     KEEP(PyApply2, apply2);
     KEEP(RaiseForwardError, raise_fe);
     KEEP(Asarray, asarray);
+    KEEP(CheckedGrad, checked_grad);
+    if (install_grad(tt) < 0)
+        return NULL;
     configured_apply = 1;
     Py_RETURN_NONE;
 }
@@ -227,6 +361,23 @@ make_result(PyObject *node, PyObject *data, int record)
         set_slot(out, off_grad_fn, Py_None);
     }
     return out;
+}
+
+/* A gradient's tensor: no history, around data (a reference given away); a kept one if any. */
+static PyObject *
+new_grad(PyObject *data)
+{
+    if (n_spare_grads == 0 || Py_TYPE(data) != &PyArray_Type)
+        return make_result(NULL, data, 0);
+    PyObject *t = spare_grads[--n_spare_grads];
+    SLOT(t, off_data) = data;
+    SLOT(t, off_grad) = Py_NewRef(Py_None);
+    SLOT(t, off_name) = Py_NewRef(Py_None);
+    SLOT(t, off_version) = Py_NewRef(Zero);
+    SLOT(t, off_requires_grad) = Py_NewRef(Py_False);
+    SLOT(t, off_grad_fn) = Py_NewRef(Py_None);
+    PyObject_GC_Track(t);
+    return t;
 }
 
 /* What apply, apply1 and apply2 share: args are (op, *inputs, *attribute values), the
@@ -588,7 +739,8 @@ same_shape(PyObject *grad, PyObject *data)
     return same;
 }
 
-/* A leaf's gradient: the common first write is stored here, everything else in Python. */
+/* A leaf's gradient: the common first write is stored here (a tensor without history around the
+ * array, as engine._accumulate_leaf makes it), everything else in Python. */
 static int
 accumulate_leaf(PyObject *leaf, PyObject *grad, PyObject *upstream)
 {
@@ -596,12 +748,40 @@ accumulate_leaf(PyObject *leaf, PyObject *grad, PyObject *upstream)
     if (SLOT(leaf, off_grad) == Py_None && grad != upstream && PyArray_CheckExact(grad) &&
         PyArray_CheckExact(data) && PyArray_DESCR((PyArrayObject *)grad) == PyArray_DESCR((PyArrayObject *)data) &&
         PyArray_BASE((PyArrayObject *)grad) == NULL) {
-        set_slot(leaf, off_grad, grad);
+        PyObject *wrapped = new_grad(Py_NewRef(grad));
+        if (wrapped == NULL)
+            return -1;
+        give_slot(leaf, off_grad, wrapped);
         return 0;
     }
     PyObject *r = PyObject_CallFunctionObjArgs(AccumulateLeaf, leaf, grad, upstream, NULL);
     Py_XDECREF(r);
     return r == NULL ? -1 : 0;
+}
+
+/* accumulate_leaf(leaf, grad, upstream): engine._accumulate_leaf with the common case in C (for
+ * the replay of chainrule.compile, which adds its parameters' gradients itself). */
+static PyObject *
+py_accumulate_leaf(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !configured_walk || !PyObject_TypeCheck(args[0], TensorType)) {
+        PyErr_SetString(PyExc_TypeError, "accumulate_leaf(leaf, grad, upstream) after configure_walk()");
+        return NULL;
+    }
+    if (accumulate_leaf(args[0], args[1], args[2]) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+/* grad_tensor(array): a gradient's tensor around an ndarray (engine._accumulate_leaf's, in C). */
+static PyObject *
+grad_tensor(PyObject *Py_UNUSED(module), PyObject *data)
+{
+    if (!configured_apply || !PyArray_CheckExact(data)) {
+        PyErr_SetString(PyExc_TypeError, "grad_tensor(array): an ndarray, after configure_apply()");
+        return NULL;
+    }
+    return new_grad(Py_NewRef(data));
 }
 
 /* Release what a node saved for backward, and its inputs. */
@@ -1479,6 +1659,11 @@ static PyMethodDef methods[] = {
      "apply1(op, x): ops.base.apply1 in C."},
     {"apply2", (PyCFunction)(void (*)(void))apply2, METH_FASTCALL,
      "apply2(op, a, b): ops.base.apply2 in C."},
+    {"grad_tensor", (PyCFunction)grad_tensor, METH_O,
+     "grad_tensor(array): a gradient's tensor (no history) around the array, reusing a kept one."},
+    {"accumulate_leaf", (PyCFunction)(void (*)(void))py_accumulate_leaf, METH_FASTCALL,
+     "accumulate_leaf(leaf, grad, upstream): add a gradient into leaf.grad (engine._accumulate_leaf)."},
+    {"clear_grads", (PyCFunction)clear_grads, METH_O, "clear_grads(tensors): t.grad = None for each tensor."},
     {"walk", (PyCFunction)(void (*)(void))walk, METH_FASTCALL,
      "walk(root_node, upstream, retain_graph): the reverse walk of engine.backward in C."},
     {"fused_grad", (PyCFunction)(void (*)(void))fused_grad, METH_FASTCALL,

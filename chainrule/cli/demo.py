@@ -30,7 +30,7 @@ def train_xor(steps: int = 2000, lr: float = 0.5, seed: int = 0, report_every: i
         loss.backward()
         with cr.no_grad():
             for p in params:
-                p.data -= lr * p.grad
+                p -= lr * p.grad  # in place (a leaf that requires grad: inside no_grad)
         history.append(loss.item())
         if not quiet and (step % report_every == 0 or step == 1):
             print(f"step {step:5d}  loss {loss.item():.6f}")

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from chainrule.autograd.engine import clear_grads
 from chainrule.autograd.grad_mode import structure
 from chainrule.autograd.tensor import Tensor
 
@@ -309,8 +310,7 @@ class Module:
 
     def zero_grad(self) -> None:
         """Clear every parameter's gradient (sets ``.grad`` to None)."""
-        for p in self.parameters():
-            p.grad = None
+        clear_grads(list(self.parameters()))
 
     def requires_grad_(self, requires_grad: bool = True) -> Module:
         """Freeze (False) or unfreeze (True) every parameter."""

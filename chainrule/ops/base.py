@@ -27,7 +27,7 @@ import traceback
 from typing import Any, ClassVar
 
 from chainrule.autograd.grad_mode import state
-from chainrule.autograd.tensor import Tensor
+from chainrule.autograd.tensor import Tensor, _checked_grad
 from chainrule.backend import ndarray, speedups, xp
 
 #: name -> op class, for tests, gradient checks and graph drawing to enumerate.
@@ -161,7 +161,7 @@ def apply(op: type[Op], *inputs: Tensor, **attrs: Any) -> Tensor:
         data = xp.asarray(data)
     out = _new(Tensor)
     out.data = data
-    out.grad = None
+    out._grad = None
     out.name = None
     out._version = 0
     if True in needs and state.grad_enabled:
@@ -196,7 +196,7 @@ def apply1(op: type[Op], x: Tensor) -> Tensor:
         data = xp.asarray(data)
     out = _new(Tensor)
     out.data = data
-    out.grad = None
+    out._grad = None
     out.name = None
     out._version = 0
     if x._requires_grad and state.grad_enabled:
@@ -228,7 +228,7 @@ def apply2(op: type[Op], a: Tensor, b: Tensor) -> Tensor:
         data = xp.asarray(data)
     out = _new(Tensor)
     out.data = data
-    out.grad = None
+    out._grad = None
     out.name = None
     out._version = 0
     if (a._requires_grad or b._requires_grad) and state.grad_enabled:
@@ -272,6 +272,7 @@ if speedups is not None:
         apply2=apply2_python,
         raise_forward_error=_raise_forward_error,
         asarray=xp.asarray,
+        checked_grad=_checked_grad,
     )
     apply, apply1, apply2 = speedups.apply, speedups.apply1, speedups.apply2
 

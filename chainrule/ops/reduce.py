@@ -195,6 +195,55 @@ class MinOp(_Extremum):
     reduce = xp.minimum.reduce
 
 
+@register
+class NormOp(_Reduction):
+    """f(x) = (sum |x|^p)^(1/p) over axis (a vector p-norm);  f'(x_i) = sign(x_i) (|x_i| / f)^(p-1).
+
+    p = 2: x_i / f;  p = 1: sign(x_i);  p = inf (-inf): the largest (smallest) |x_i|, whose elements
+    share the gradient when they tie, as max does;  p = 0: the count of nonzero elements, no gradient.
+    NOTE: where f = 0, or x_i = 0 for p < 1, the gradient is taken as 0, as PyTorch does.
+    """
+
+    name = "norm"
+    __slots__ = ("ord",)
+
+    def forward(self, x: ndarray, axis: tuple[int, ...] | None, keepdims: bool, ord: float) -> ndarray:
+        self.axis, self.keepdims, self.in_shape, self.ord = axis, keepdims, x.shape, ord
+        size = abs(x)
+        if ord == 2:
+            out = xp.sqrt((x * x).sum(axis=axis, keepdims=True))
+        elif ord == 1:
+            out = size.sum(axis=axis, keepdims=True)
+        elif ord == xp.inf:
+            out = size.max(axis=axis, keepdims=True)
+        elif ord == -xp.inf:
+            out = size.min(axis=axis, keepdims=True)
+        elif ord == 0:
+            out = (size != 0).sum(axis=axis, keepdims=True).astype(x.dtype)
+        else:
+            with xp.errstate(divide="ignore"):  # |0|^p for p < 0 is inf, and the norm 0
+                out = (size**ord).sum(axis=axis, keepdims=True) ** (1 / ord)
+        self.saved = (x, size, out)
+        return out if keepdims else (out.reshape(()) if axis is None else xp.squeeze(out, axis))
+
+    def backward(self, upstream: ndarray) -> Grads:
+        x, size, out = self.saved
+        ord, g = self.ord, _expand(upstream, self.axis, self.keepdims)
+        if ord == 0:
+            return (xp.zeros_like(x),)
+        if ord == 1:
+            return (g * xp.sign(x),)
+        with xp.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            if ord == 2:
+                grad = xp.where(out == 0, 0, g * x / out)
+            elif ord in (xp.inf, -xp.inf):
+                hits = size == out
+                grad = g * xp.sign(x) * hits / hits.sum(axis=self.axis, keepdims=True)
+            else:
+                grad = xp.where((out == 0) | (size == 0), 0, g * xp.sign(x) * (size / out) ** (ord - 1))
+        return (grad.astype(x.dtype, copy=False),)
+
+
 def _stable_logsumexp(x: ndarray, axis: tuple[int, ...] | int | None) -> ndarray:
     """ln sum e^x over axis, keepdims=True, shifted by the max so nothing overflows."""
     m = xp.maximum.reduce(x, axis=axis, keepdims=True)

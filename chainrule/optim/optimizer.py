@@ -1,7 +1,7 @@
 """``Optimizer``: the base class that owns parameter groups, per-parameter state and ``zero_grad``.
 
 An optimizer holds references to leaf tensors (parameters). ``step()`` reads each
-parameter's ``.grad`` (an ndarray filled by ``backward()``) and updates ``.data`` IN
+parameter's ``.grad`` (a tensor filled by ``backward()``) and updates ``.data`` IN
 PLACE, so every module, view and saved reference sees the new values. Updates never
 record a graph: they work on the raw arrays, inside ``no_grad``.
 
@@ -21,6 +21,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from chainrule.autograd.engine import clear_grads
 from chainrule.autograd.grad_mode import enable_grad, no_grad
 from chainrule.autograd.tensor import Tensor
 
@@ -148,11 +149,13 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear the gradients: ``.grad = None`` (the default), or fill them with zeros in place."""
         for group in self.param_groups:
-            for p in group["params"]:
-                if set_to_none:
-                    p.grad = None
-                elif p.grad is not None:
-                    p.grad[...] = 0
+            if set_to_none:
+                clear_grads(group["params"])
+                continue
+            with no_grad():
+                for p in group["params"]:
+                    if p.grad is not None:
+                        p.grad.zero_()
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient (parameters whose ``.grad`` is None are skipped).
@@ -170,6 +173,7 @@ class Optimizer:
                     grad = p.grad
                     if grad is None:
                         continue
+                    grad = grad.data
                     if grad.shape != p.data.shape or grad.dtype != p.data.dtype:
                         grad = self._checked_grad(p, grad)
                     state = self.state.get(p)

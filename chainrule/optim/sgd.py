@@ -75,6 +75,7 @@ class SGD(Optimizer):
                 grad = p.grad
                 if grad is None:
                     continue
+                grad = grad.data
                 data = p.data
                 dtype = data.dtype
                 if grad.shape != data.shape or grad.dtype != dtype:

@@ -161,8 +161,8 @@ class _ParamStats:
 
     def observe(self) -> None:
         grad = self.param.grad
-        if grad is not None and grad.size:
-            flat = grad.reshape(-1)
+        if grad is not None and grad.data.size:
+            flat = grad.data.reshape(-1)
             self.grad_batches += 1
             self.grad_norm += math.sqrt(float(np.dot(flat, flat)))
             self.grad_abs += float(_sum(np.abs(flat))) / flat.size

@@ -130,11 +130,11 @@ def _descend(
             break
         W.grad = None
         loss.backward()
-        if tol is not None and np.max(np.abs(W.grad)) <= tol:
+        if tol is not None and np.max(np.abs(W.grad.data)) <= tol:
             converged = True
             break
         with no_grad():
-            W.data -= lr * W.grad
+            W -= lr * W.grad
     weight, bias = W.data[:, 1:].copy(), W.data[:, 0].copy()
     if flat:
         weight, bias = weight[0], float(bias[0])

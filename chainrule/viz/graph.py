@@ -192,7 +192,7 @@ def _known_grads(index: GraphIndex) -> dict[int, np.ndarray]:
     for e in index.entries:
         g = e.tensor.grad
         if g is not None and (e.node is None or e.node.retained is e.tensor):
-            grads[e.index] = g
+            grads[e.index] = g.data
     return grads
 
 
