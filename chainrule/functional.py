@@ -433,14 +433,10 @@ def norm(
         x = astype(x, dtype)
     if x.data.dtype.kind != "f":
         raise RuntimeError(f"norm(): needs a floating-point tensor, got dtype {x.data.dtype} (pass dtype=)")
-    axis = _axes(_pick(axis, dim, None, "axis", "dim"), x.data.ndim, "norm")
     if keepdims is not None and keepdim:
         raise TypeError("give either keepdim or keepdims, not both")
     keepdims = bool(keepdim if keepdims is None else keepdims)
-    shape = x.data.shape
-    if abs(float(p)) == np.inf and 0 in (shape if axis is None else [shape[a] for a in axis]):
-        raise RuntimeError(f"norm(): the p={float(p)} norm of an empty tensor (shape {x.shape}) has no value")
-    return apply(NormOp, x, axis=axis, keepdims=keepdims, ord=float(p))
+    return _reduction(NormOp, x, axis, keepdims, dim, None, ord=float(p))
 
 
 def max(x: Any, axis: Any = None, keepdims: bool = False, *, dim: Any = None, keepdim: Any = None) -> Tensor:

@@ -131,6 +131,16 @@ grad_get(PyObject *t, void *Py_UNUSED(closure))
     return Py_NewRef(g);
 }
 
+/* Store keep (a reference given away) as t's gradient and let the old one go. */
+static void
+replace_grad(PyObject *t, PyObject *keep)
+{
+    PyObject *old = SLOT(t, off_grad);
+    SLOT(t, off_grad) = keep;
+    if (old != NULL)
+        drop_grad(old);
+}
+
 /* t.grad = value: None (or del) lets the old gradient go; anything else is checked in Python. */
 static int
 grad_set(PyObject *t, PyObject *value, void *Py_UNUSED(closure))
@@ -140,10 +150,7 @@ grad_set(PyObject *t, PyObject *value, void *Py_UNUSED(closure))
         keep = Py_NewRef(Py_None);
     else if ((keep = PyObject_CallFunctionObjArgs(CheckedGrad, t, value, NULL)) == NULL)
         return -1;
-    PyObject *old = SLOT(t, off_grad);
-    SLOT(t, off_grad) = keep;
-    if (old != NULL)
-        drop_grad(old);
+    replace_grad(t, keep);
     return 0;
 }
 
@@ -163,8 +170,9 @@ install_grad(PyTypeObject *tt)
     PyObject *doc = PyObject_GetAttrString(python, "__doc__");
     if (doc == NULL)
         return -1;
-    if (PyUnicode_Check(doc)) {
-        Py_XSETREF(GradDoc, doc);
+    /* NOTE: kept for good once set: a descriptor made earlier (a reloaded Tensor class) points at it */
+    if (GradDoc == NULL && PyUnicode_Check(doc)) {
+        GradDoc = doc;
         grad_getset.doc = PyUnicode_AsUTF8(GradDoc);
     }
     else
@@ -195,12 +203,8 @@ clear_grads(PyObject *Py_UNUSED(module), PyObject *tensors)
             PyErr_Format(PyExc_TypeError, "clear_grads(): item %zd is a %.100s, not a tensor", i, Py_TYPE(t)->tp_name);
             return NULL;
         }
-        PyObject *old = SLOT(t, off_grad);
-        if (old != Py_None) {
-            SLOT(t, off_grad) = Py_NewRef(Py_None);
-            if (old != NULL)
-                drop_grad(old);
-        }
+        if (SLOT(t, off_grad) != Py_None)
+            replace_grad(t, Py_NewRef(Py_None));
     }
     Py_DECREF(seq);
     Py_RETURN_NONE;

@@ -209,6 +209,8 @@ class NormOp(_Reduction):
 
     def forward(self, x: ndarray, axis: tuple[int, ...] | None, keepdims: bool, ord: float) -> ndarray:
         self.axis, self.keepdims, self.in_shape, self.ord = axis, keepdims, x.shape, ord
+        if ord in (xp.inf, -xp.inf) and _count(x.shape, axis) == 0:
+            raise RuntimeError(f"norm(): the p={ord} norm of an empty tensor (shape {x.shape}) has no value")
         size = abs(x)
         if ord == 2:
             out = xp.sqrt((x * x).sum(axis=axis, keepdims=True))
